@@ -1,0 +1,3 @@
+"""Trial-page warehouse: scrape, clean, extract, deduplicate and load clinical-trial pages."""
+
+__version__ = "0.1.0"

@@ -1,0 +1,1 @@
+"""Clean stage: bytes -> text -> outline lines, with site chrome and capture damage removed."""

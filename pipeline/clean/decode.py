@@ -1,0 +1,96 @@
+"""Bytes -> text, or a reason the bytes are not a readable page.
+
+Encoding is decided in a fixed order: byte-order mark, then a charset the page
+declares (meta tag or XML declaration), then UTF-8, then bs4's UnicodeDammit
+(which tries chardet-like guesses and Windows-1252).  A page whose text comes
+out mostly as replacement or control characters is rejected rather than stored
+as garbage.
+"""
+
+from __future__ import annotations
+
+import codecs
+import re
+from dataclasses import dataclass
+
+from bs4.dammit import UnicodeDammit
+
+_BOMS = (
+    (codecs.BOM_UTF8, "utf-8-sig"),
+    (codecs.BOM_UTF32_LE, "utf-32"),
+    (codecs.BOM_UTF32_BE, "utf-32"),
+    (codecs.BOM_UTF16_LE, "utf-16"),
+    (codecs.BOM_UTF16_BE, "utf-16"),
+)
+_DECLARED = re.compile(
+    rb"""<meta[^>]+charset\s*=\s*["']?\s*([A-Za-z0-9_.:-]+)|<\?xml[^>]+encoding\s*=\s*["']([A-Za-z0-9_.:-]+)""",
+    re.I,
+)
+_BINARY_MAGIC = (
+    (b"%PDF-", "a PDF document"),
+    (b"\x1f\x8b", "gzip-compressed data"),
+    (b"PK\x03\x04", "a ZIP archive"),
+    (b"\x89PNG", "a PNG image"),
+    (b"\xff\xd8\xff", "a JPEG image"),
+    (b"GIF8", "a GIF image"),
+)
+_CONTROL = re.compile(r"[\x00-\x08\x0b\x0e-\x1f\x7f]")
+
+
+class UndecodablePage(ValueError):
+    """Raised with a one-line reason when bytes are not a readable text page."""
+
+
+@dataclass(frozen=True, slots=True)
+class DecodedPage:
+    text: str
+    encoding: str
+
+
+def decode_page(content: bytes, declared_charset: str | None = None) -> DecodedPage:
+    if not content:
+        raise UndecodablePage("empty page: 0 bytes")
+    if not content.strip():
+        raise UndecodablePage("empty page: whitespace only")
+    for magic, what in _BINARY_MAGIC:
+        if content.startswith(magic):
+            raise UndecodablePage(f"not a web page: content is {what}")
+
+    text, encoding = _decode(content, declared_charset)
+    if text is None:
+        raise UndecodablePage("undecodable page: no character encoding fits the bytes")
+    sample = text[:20000]
+    bad = len(_CONTROL.findall(sample)) + sample.count("\ufffd")
+    if sample and bad / len(sample) > 0.02:
+        raise UndecodablePage(
+            f"binary or undecodable page: {bad} control/replacement characters in the first {len(sample)}"
+        )
+    if not text.strip():
+        raise UndecodablePage("empty page: whitespace only")
+    return DecodedPage(text=text, encoding=encoding)
+
+
+def _decode(content: bytes, declared: str | None) -> tuple[str | None, str]:
+    for bom, name in _BOMS:
+        if content.startswith(bom):
+            try:
+                return content.decode(name), name
+            except UnicodeDecodeError:
+                break
+    candidates: list[str] = []
+    if declared:
+        candidates.append(declared)
+    m = _DECLARED.search(content[:4096])
+    if m:
+        candidates.append((m.group(1) or m.group(2)).decode("ascii", "replace"))
+    candidates.append("utf-8")
+    for name in candidates:
+        try:
+            codecs.lookup(name)
+            return content.decode(name), codecs.lookup(name).name
+        except (LookupError, UnicodeDecodeError):
+            continue
+    dammit = UnicodeDammit(content, is_html=True)
+    if dammit.unicode_markup is None:
+        return None, ""
+    return dammit.unicode_markup, dammit.original_encoding or "unknown"

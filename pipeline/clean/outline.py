@@ -1,0 +1,211 @@
+"""A page as a reader sees it: an ordered list of visible lines with their structure.
+
+HTML and plain-text captures both become the same `Outline`, so every site
+adapter parses one representation.  For HTML, block elements end lines the way
+a browser's innerText does; list items carry their nesting depth and an item
+id (so a list item split over several lines can be joined back), headings carry
+their level.  Invisible content (scripts, styles, templates, hidden elements)
+never becomes a line.  Class names and ids are never consulted.
+"""
+
+from __future__ import annotations
+
+import re
+from dataclasses import dataclass
+
+from lxml import etree
+
+from pipeline.clean.text import fold, normalize_space
+
+
+@dataclass(frozen=True, slots=True)
+class Line:
+    text: str
+    depth: int = 0  # list nesting (HTML) or indentation level (text captures)
+    item: int = 0  # id of the list item the line belongs to, 0 when not in a list
+    starts_item: bool = False  # first line of a list item
+    heading: int = 0  # 1-6 inside <h1>-<h6>, 0 otherwise
+    cell: bool = False  # inside a table cell or definition term/description
+    key: str = ""  # fold(text): lower-cased, punctuation collapsed, for label lookups
+
+    def __post_init__(self) -> None:
+        if not self.key:
+            object.__setattr__(self, "key", fold(self.text))
+
+
+@dataclass(frozen=True, slots=True)
+class Outline:
+    lines: tuple[Line, ...]
+    title: str | None = None  # the document <title> or og:title
+    canonical: str | None = None  # <link rel=canonical> or og:url
+    is_html: bool = False
+
+
+_BLOCK = frozenset(
+    "address article aside blockquote body center dd details dialog dir div dl dt fieldset "
+    "figcaption figure footer form h1 h2 h3 h4 h5 h6 header hgroup hr html legend li main menu nav "
+    "ol p pre section summary table tbody thead tfoot tr td th ul caption".split()
+)
+_SKIP = frozenset(
+    "script style noscript template svg math head iframe object embed canvas button select "
+    "option textarea input audio video map datalist".split()
+)
+_CELL = frozenset(("td", "th", "dt", "dd"))
+_LIST = frozenset(("ul", "ol", "menu", "dir"))
+_HEADINGS = {"h1": 1, "h2": 2, "h3": 3, "h4": 4, "h5": 5, "h6": 6}
+_HIDDEN_STYLE = re.compile(r"display\s*:\s*none|visibility\s*:\s*hidden", re.I)
+_XML_DECL = re.compile(r"^\s*<\?xml[^>]*\?>", re.I)
+_LOOKS_HTML = re.compile(r"<\s*(?:!doctype|html|head|body|div|p|h[1-6]|ul|table|span|section|main)\b", re.I)
+
+_PARSER = etree.HTMLParser(remove_comments=True, remove_pis=True, recover=True, no_network=True)
+
+
+def looks_like_html(text: str) -> bool:
+    return bool(_LOOKS_HTML.search(text[:5000]))
+
+
+def _is_hidden(el: etree._Element) -> bool:
+    attrib = el.attrib
+    if not attrib:
+        return False
+    if "hidden" in attrib or attrib.get("aria-hidden") == "true":
+        return True
+    style = attrib.get("style")
+    return bool(style and _HIDDEN_STYLE.search(style))
+
+
+def html_outline(html: str) -> Outline:
+    html = _XML_DECL.sub("", html, count=1)
+    root = etree.fromstring(html, _PARSER) if html.strip() else None
+    if root is None:
+        return Outline(lines=(), is_html=True)
+    title, canonical = _head_info(root)
+
+    lines: list[Line] = []
+    buf: list[str] = []
+    depth = 0  # open lists
+    li_stack: list[int] = []  # ids of open <li>
+    item_started: set[int] = set()
+    next_item = 1
+    heading = 0
+    cells = 0
+
+    def flush() -> None:
+        if not buf:
+            return
+        text = normalize_space("".join(buf))
+        buf.clear()
+        if not text:
+            return
+        item = li_stack[-1] if li_stack else 0
+        starts = bool(item) and item not in item_started
+        if starts:
+            item_started.add(item)
+        lines.append(Line(text, depth, item, starts, heading, cells > 0))
+
+    walker = etree.iterwalk(root, events=("start", "end"))
+    for event, el in walker:
+        tag = el.tag
+        if not isinstance(tag, str):  # comments, entities
+            if event == "end" and el.tail:
+                buf.append(el.tail)
+            continue
+        tag = tag.lower()
+        if event == "start":
+            if tag in _SKIP or _is_hidden(el):
+                walker.skip_subtree()
+                el.set("data-skipped", "1")
+                continue
+            if tag == "br":
+                flush()
+                continue
+            if tag in _BLOCK:
+                flush()
+                if tag in _LIST:
+                    depth += 1
+                elif tag == "li":
+                    li_stack.append(next_item)
+                    next_item += 1
+                elif tag in _HEADINGS:
+                    heading = _HEADINGS[tag]
+                elif tag in _CELL:
+                    cells += 1
+            elif tag == "img":
+                continue
+            if el.text:
+                buf.append(el.text)
+        else:  # end
+            if el.get("data-skipped") is None:
+                if tag in _BLOCK:
+                    flush()
+                    if tag in _LIST:
+                        depth -= 1
+                    elif tag == "li" and li_stack:
+                        li_stack.pop()
+                    elif tag in _HEADINGS:
+                        heading = 0
+                    elif tag in _CELL:
+                        cells -= 1
+                elif tag in ("td", "th"):
+                    buf.append(" ")
+            if el.tail:
+                if tag in _BLOCK:
+                    flush()
+                buf.append(el.tail)
+    flush()
+    return Outline(lines=tuple(lines), title=title, canonical=canonical, is_html=True)
+
+
+def _head_info(root: etree._Element) -> tuple[str | None, str | None]:
+    title = canonical = None
+    head = root.find("head")
+    if head is None:
+        return None, None
+    for el in head:
+        tag = el.tag if isinstance(el.tag, str) else ""
+        if tag == "title" and el.text and title is None:
+            title = normalize_space(el.text)
+        elif tag == "link" and "canonical" in (el.get("rel") or "").lower():
+            canonical = el.get("href")
+        elif tag == "meta":
+            prop = (el.get("property") or el.get("name") or "").lower()
+            if prop == "og:url" and canonical is None:
+                canonical = el.get("content")
+            elif prop == "og:title" and title is None:
+                title = normalize_space(el.get("content") or "")
+    return title, canonical
+
+
+_CAPTURE_BULLET = re.compile(r"^- +")
+
+
+def text_outline(text: str) -> Outline:
+    """A plain-text capture: one Line per non-empty line.
+
+    A "- " the copy tool put before each <li> makes the line a list item (depth
+    1, like HTML markup); other leading spaces are kept as depth = indent // 2
+    with no item id, because indentation alone does not say where an item
+    starts.  Lines keep their own markers (numbers, bullets): stripping them is
+    the criteria parser's job.
+    """
+    lines: list[Line] = []
+    item = 0
+    for raw in text.splitlines():
+        if not raw.strip():
+            continue
+        expanded = raw.expandtabs(4)
+        indent = len(expanded) - len(expanded.lstrip(" \u00a0"))
+        body = expanded.strip()
+        depth = indent // 2
+        in_list = False
+        if _CAPTURE_BULLET.match(body):
+            body = _CAPTURE_BULLET.sub("", body, count=1)
+            depth += 1
+            in_list = True
+        body = normalize_space(body)
+        if not body:
+            continue
+        if in_list:
+            item += 1
+        lines.append(Line(body, depth, item if in_list else 0, in_list, 0, False))
+    return Outline(lines=tuple(lines), is_html=False)

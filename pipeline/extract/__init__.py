@@ -1,0 +1,1 @@
+"""Extract stage: outline lines -> typed field values.  Site-independent helpers."""

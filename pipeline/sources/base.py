@@ -1,0 +1,126 @@
+"""What every source adapter provides, and the label-driven section splitter they share.
+
+An adapter describes a site by what a reader sees: the labels that open its
+sections, the lines that are site chrome, the phrases that identify it, and the
+URL shapes of its study pages.  Adding a mirror is one new module that builds a
+`SiteAdapter` and registers it in `pipeline.sources`.
+"""
+
+from __future__ import annotations
+
+import re
+from collections.abc import Callable, Sequence
+from dataclasses import dataclass, field
+
+from pipeline.clean.outline import Line, Outline
+from pipeline.clean.text import fold
+from pipeline.models import TrialRecord
+
+
+@dataclass(frozen=True, slots=True)
+class Section:
+    key: str
+    label: str  # the label as the page shows it
+    match: re.Match[str] | None  # for pattern labels ("30 participants in 1 patient group")
+    lines: tuple[Line, ...]
+
+    def texts(self) -> list[str]:
+        return [line.text for line in self.lines]
+
+
+@dataclass(frozen=True, slots=True)
+class Layout:
+    """The visible vocabulary of a site: section labels, pattern labels, chrome."""
+
+    labels: dict[str, str]  # folded label -> section key
+    patterns: tuple[tuple[re.Pattern[str], str], ...] = ()  # whole-line regex -> key
+    chrome: frozenset[str] = frozenset()  # folded lines that are never content
+    inline_labels: frozenset[str] = frozenset()  # keys whose value may share the label's line
+    # Where each section sits on the page.  Inside a free-text or criteria section
+    # (`sticky`) only a label of a later section ends it, so a description line
+    # reading "Inclusion Criteria:" or a criterion "Age:" stays content.
+    order: dict[str, int] = field(default_factory=dict)
+    sticky: frozenset[str] = frozenset()
+
+    def classify(self, line: Line, current: str | None = None) -> tuple[str, re.Match[str] | None, str | None] | None:
+        """(key, match, inline value) when `line` opens a section, else None."""
+        if line.item:  # labels are never list items
+            return None
+        text = line.text
+        if len(text) > 160 or not text[:1].isalnum():
+            return None
+        hit = self._classify(text, line.key)
+        if hit is None or current not in self.sticky:
+            return hit
+        if text.endswith(":") or self.order.get(hit[0], 0) <= self.order.get(current, 0):
+            return None
+        return hit
+
+    def _classify(self, text: str, folded: str) -> tuple[str, re.Match[str] | None, str | None] | None:
+        key = self.labels.get(folded)
+        if key:
+            return key, None, None
+        for pattern, pkey in self.patterns:
+            m = pattern.match(text)
+            if m:
+                return pkey, m, None
+        if ":" in text:
+            head, _, rest = text.partition(":")
+            key = self.labels.get(fold(head))
+            if key and key in self.inline_labels and rest.strip():
+                return key, None, rest.strip()
+        return None
+
+
+def split_sections(lines: Sequence[Line], layout: Layout) -> tuple[list[Line], list[Section]]:
+    """Cut the page at its labels.  Returns the lines before the first label and the sections."""
+    preamble: list[Line] = []
+    sections: list[Section] = []
+    key: str | None = None
+    label = ""
+    match: re.Match[str] | None = None
+    body: list[Line] = []
+
+    def close() -> None:
+        if key is not None:
+            sections.append(Section(key, label, match, tuple(body)))
+
+    for line in lines:
+        if line.key in layout.chrome and not line.item:
+            continue
+        hit = layout.classify(line, key)
+        if hit is None:
+            (body if key is not None else preamble).append(line)
+            continue
+        close()
+        key, match, inline = hit
+        label = line.text
+        body = [Line(inline, line.depth, 0, False, line.heading, line.cell)] if inline else []
+    close()
+    return preamble, sections
+
+
+@dataclass(frozen=True, slots=True)
+class SiteAdapter:
+    name: str
+    hosts: tuple[str, ...]
+    study_url: re.Pattern[str]  # path of a study page
+    signatures: tuple[re.Pattern[str], ...]  # visible phrases only this site shows
+    layout: Layout
+    extract: Callable[[Outline, str], TrialRecord]
+    # fields a complete page of this site shows; missing ones make a page `partial`
+    required: tuple[str, ...] = field(default=("brief_title", "overall_status", "nct_id"))
+
+    def score(self, outline: Outline, url: str) -> int:
+        """How strongly the page looks like this site: URL host, signatures, labels seen."""
+        points = 0
+        low_url = url.lower()
+        if any(f"//{h}" in low_url or f".{h}" in low_url for h in self.hosts):
+            points += 10
+        if outline.canonical and any(h in outline.canonical.lower() for h in self.hosts):
+            points += 10
+        text = "\n".join(line.text for line in outline.lines)
+        points += 3 * sum(1 for sig in self.signatures if sig.search(text))
+        labels = self.layout.labels
+        seen = {labels[line.key] for line in outline.lines if not line.item and line.key in labels}
+        return points + len(seen)
