@@ -47,7 +47,7 @@ _BLOCK = frozenset(
     "ol p pre section summary table tbody thead tfoot tr td th ul caption".split()
 )
 _SKIP = frozenset(
-    "script style noscript template svg math head iframe object embed canvas button select "
+    "script style noscript template svg math head iframe object embed canvas select "
     "option textarea input audio video map datalist".split()
 )
 _CELL = frozenset(("td", "th", "dt", "dd"))

@@ -41,6 +41,12 @@ class Layout:
     # reading "Inclusion Criteria:" or a criterion "Age:" stays content.
     order: dict[str, int] = field(default_factory=dict)
     sticky: frozenset[str] = frozenset()
+    # A label and its value run together on one line ("Enrollment 36 estimated
+    # patients", two spans in a row) are split only when the rest is a valid value.
+    run_on: dict[str, Callable[[str], bool]] = field(default_factory=dict)
+    # Keys whose label, written with a colon, also occurs inside free text
+    # ("Inclusion Criteria:" in a description): there it is content, not a label.
+    text_headers: frozenset[str] = frozenset({"inclusion", "exclusion", "criteria"})
 
     def classify(self, line: Line, current: str | None = None) -> tuple[str, re.Match[str] | None, str | None] | None:
         """(key, match, inline value) when `line` opens a section, else None."""
@@ -52,7 +58,9 @@ class Layout:
         hit = self._classify(text, line.key)
         if hit is None or current not in self.sticky:
             return hit
-        if text.endswith(":") or self.order.get(hit[0], 0) <= self.order.get(current, 0):
+        if text.endswith(":") and hit[0] in self.text_headers:
+            return None
+        if self.order.get(hit[0], 0) <= self.order.get(current, 0):
             return None
         return hit
 
@@ -69,7 +77,25 @@ class Layout:
             key = self.labels.get(fold(head))
             if key and key in self.inline_labels and rest.strip():
                 return key, None, rest.strip()
+        if self.run_on and " " in folded:
+            words = folded.split(" ")
+            for n in (3, 2, 1):
+                key = self.labels.get(" ".join(words[:n]))
+                check = self.run_on.get(key) if key else None
+                if check is None:
+                    continue
+                rest = _drop_words(text, n)
+                if rest and check(rest):
+                    return key, None, rest
         return None
+
+
+def _drop_words(text: str, n: int) -> str:
+    """`text` without its first n words (as fold() counts them) and the separators after them."""
+    rest = text
+    for _ in range(n):
+        rest = re.sub(r"^[^A-Za-z0-9]*[A-Za-z0-9]+", "", rest, count=1)
+    return rest.lstrip(" :\u00a0-–—|")
 
 
 def split_sections(lines: Sequence[Line], layout: Layout) -> tuple[list[Line], list[Section]]:

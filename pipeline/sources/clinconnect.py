@@ -47,7 +47,14 @@ ORDER = {key: rank for rank, key in enumerate((
     "contacts", "locations", "officials", "timeline", "footer"), 1)}
 ORDER["criteria"] = ORDER["exclusion"]
 STICKY = frozenset({"site_summary", "inclusion", "exclusion", "criteria", "about_sponsor"})
-LAYOUT = Layout(labels=LABELS, patterns=PATTERNS, chrome=CHROME, inline_labels=INLINE, order=ORDER, sticky=STICKY)
+RUN_ON = {
+    "sex": lambda v: to_code("sex", v) is not None,
+    "study_type": lambda v: to_code("study_type", v) is not None,
+    "enrollment": lambda v: parse_enrollment(v)[0] is not None,
+    "ages": lambda v: parse_age_range(v)[0:2] != (None, None),
+}
+LAYOUT = Layout(labels=LABELS, patterns=PATTERNS, chrome=CHROME, inline_labels=INLINE, order=ORDER,
+                sticky=STICKY, run_on=RUN_ON)
 _STUDY = re.compile(r"^/trials/(NCT\d{8})/?$", re.I)
 
 _TIMELINE = {

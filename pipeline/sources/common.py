@@ -56,11 +56,23 @@ def dedupe(values: Iterable[str]) -> tuple[str, ...]:
     return tuple(seen)
 
 
+_PHASE_WORD = re.compile(r"(?:early\s+)?phase\s*\d|not applicable", re.I)
+
+
 def status_and_phases(lines: Sequence[str]) -> tuple[str | None, tuple[str, ...]]:
+    """Status word and phases from the status block; "RecruitingPhase 1" (two pills, no space) too."""
     status: str | None = None
     phases: list[str] = []
     for text in lines:
         code = to_code("overall_status", text)
+        if code is None:
+            m = _PHASE_WORD.search(text)
+            if m and m.start() > 0:
+                code = to_code("overall_status", text[: m.start()])
+                if code and status is None:
+                    status = code
+                    text = text[m.start():]
+                    code = None
         if code and status is None:
             status = code
             continue

@@ -56,7 +56,20 @@ INLINE = frozenset({
     "study_type", "enrollment", "sex", "ages", "volunteers", "primary_purpose", "allocation",
     "intervention_model", "observational_model", "time_perspective", "masking", "status_phase",
 })
-LAYOUT = Layout(labels=LABELS, patterns=PATTERNS, chrome=CHROME, inline_labels=INLINE, order=ORDER, sticky=STICKY)
+RUN_ON = {
+    "status_phase": lambda v: to_code("overall_status", v.split(" Phase")[0]) is not None,
+    "study_type": lambda v: to_code("study_type", v) is not None,
+    "enrollment": lambda v: parse_enrollment(v)[0] is not None,
+    "sex": lambda v: to_code("sex", v) is not None,
+    "ages": lambda v: parse_age_range(v)[0:2] != (None, None),
+    "volunteers": lambda v: "healthy" in v.lower(),
+    "primary_purpose": lambda v: to_code("primary_purpose", v) is not None,
+    "allocation": lambda v: to_code("allocation", v) is not None,
+    "intervention_model": lambda v: to_code("intervention_model", v) is not None,
+    "masking": lambda v: to_code("masking", v) is not None,
+}
+LAYOUT = Layout(labels=LABELS, patterns=PATTERNS, chrome=CHROME, inline_labels=INLINE, order=ORDER,
+                sticky=STICKY, run_on=RUN_ON)
 _STUDY = re.compile(r"^/study/([^/?#]+)/?$")
 
 
