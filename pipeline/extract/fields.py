@@ -173,7 +173,7 @@ _DEGREE_WORDS = (
 _DEGREE_ONLY = re.compile(rf"^(?:{_DEGREE_WORDS})(?:[\s,/&]+(?:{_DEGREE_WORDS}))*\.?$", re.I)
 _NAME_SUFFIX = re.compile(r"^(?:Jr|Sr|II|III|IV)\.?$", re.I)
 _EMAIL = re.compile(r"[\w.+-]+@[\w-]+(?:\.[\w-]+)+")
-_PHONE = re.compile(r"^(?:phone|tel|telephone)?\s*:?\s*(\+?[\d\s().-]{6,}\d)(?:\s*(?:ext\.?|extension|x)\s*[\w+-]+)?$", re.I)
+_PHONE = re.compile(r"^(?:phone|tel|telephone)?\s*:?\s*(\+?[\d\s()./-]{6,}\d)(?:\s*(?:ext\.?|extension|x)\s*[\w+-]+)?$", re.I)
 
 
 def split_name_credentials(text: str) -> tuple[str, str | None]:
@@ -194,8 +194,9 @@ def split_name_credentials(text: str) -> tuple[str, str | None]:
 
 
 def is_email(text: str) -> str | None:
-    m = _EMAIL.search(text)
-    return m.group(0) if m else None
+    """The address(es) on an email line; several are kept as the page lists them ("a@x, b@y")."""
+    found = _EMAIL.findall(text)
+    return ", ".join(found) if found else None
 
 
 _PHONE_START = re.compile(r"^(?:phone|tel|telephone|mobile|int|intl)?\.?\s*:?\s*\+?\s*[\d(][\d\s().-]{6,}")

@@ -147,7 +147,7 @@ def arms(lines: Sequence[str]) -> tuple[Arm, ...]:
             label, arm_type, desc, treats, mode = text, to_code("arm_type", nxt), [], [], ""
             i += 2
             continue
-        if nxt is not None and is_label and _DESC.match(nxt):
+        if nxt is not None and is_label and (_DESC.match(nxt) or (_TREAT.match(nxt) and mode != "desc")):
             close()  # an arm shown without a type line
             label, arm_type, desc, treats, mode = text, None, [], [], ""
             i += 1
@@ -274,10 +274,12 @@ def title_from_preamble(preamble: Sequence[Line], outline: Outline, chrome: froz
         if line.heading == 1 and not _is_chrome(line.text, chrome):
             return i, line.text
     if outline.title:
-        head = re.split(r"\s+[|–—-]\s+|\s+\|\s*", outline.title)[0].strip()
+        # "<title> | Site name": compare lines with the title with and without its last segment.
+        full = fold(outline.title)
+        head = fold(re.sub(r"\s+[|–—-]\s+[^|–—]*$", "", outline.title))
         best, best_i = 0.0, -1
         for i, line in enumerate(preamble):
-            score = fuzz.ratio(fold(line.text), fold(head))
+            score = max(fuzz.ratio(line.key, head), fuzz.ratio(line.key, full))
             if score > best:
                 best, best_i = score, i
         if best >= 90:

@@ -1,0 +1,251 @@
+"""Bulk-load one batch into the warehouse in a single transaction.
+
+Every table's rows are built as Arrow tables first, registered on the connection and
+inserted with `INSERT INTO t BY NAME SELECT * FROM <arrow>`; nothing is written row by row.
+Either the whole batch lands or, on any error, nothing does.
+
+Idempotency: page rows are insert-only (a page_id already present is left alone), and
+the golden rows of every trial the batch touches are deleted and re-inserted, so loading
+the same batch twice leaves identical values.
+"""
+
+from __future__ import annotations
+
+import datetime as dt
+from collections.abc import Iterable, Mapping, Sequence
+from dataclasses import dataclass
+
+import duckdb
+import pyarrow as pa
+
+from pipeline.db.schema import ALL_TABLES, ARROW_SCHEMAS, CHILD_TABLES, GOLDEN_TABLES
+from pipeline.link import LinkedTrial
+from pipeline.models import ParsedPage
+from pipeline.serialize import record_to_json
+from pipeline.vocab import to_code
+
+
+@dataclass(frozen=True, slots=True)
+class LoadResult:
+    rows_written: Mapping[str, int]  # rows inserted per table by this load
+    trials_loaded: int  # golden trials (re)written
+    trials_removed: int  # trial ids that no longer exist after relinking
+    table_rows: Mapping[str, int]  # rows per table after the load
+
+
+def naive_utc(value: dt.datetime | None) -> dt.datetime | None:
+    """Timestamps are stored as naive UTC; aware values are converted, naive ones kept."""
+    if value is None or value.tzinfo is None:
+        return value
+    return value.astimezone(dt.timezone.utc).replace(tzinfo=None)
+
+
+def page_rows(
+    pages: Sequence[ParsedPage], trial_ids: Mapping[str, str], parser_version: str | None
+) -> pa.Table:
+    return _table("pages", [
+        {
+            "page_id": p.page_id,
+            "source": p.source,
+            "url": p.url,
+            "content_sha256": p.content_sha256,
+            "fetched_at": naive_utc(p.fetched_at),
+            "trial_id": trial_ids.get(p.page_id),
+            "parse_status": p.parse_status,
+            "parse_error": p.parse_error,
+            "warnings": list(p.warnings),
+            "parser_version": parser_version,
+        }
+        for p in pages
+    ])
+
+
+def page_record_rows(pages: Sequence[ParsedPage]) -> pa.Table:
+    return _table("page_records", [
+        {"page_id": p.page_id, "record": record_to_json(p.record)}
+        for p in pages
+        if p.record is not None and p.parse_status in ("ok", "partial")
+    ])
+
+
+def _split_intervention(text: str) -> tuple[str | None, str | None]:
+    """'Drug: Name' -> ('DRUG', 'Name') when the prefix is a known type, else (None, None)."""
+    kind, sep, name = text.partition(":")
+    code = to_code("intervention_type", kind) if sep else None
+    return (code, name.strip() or None) if code else (None, None)
+
+
+def golden_rows(trials: Sequence[LinkedTrial]) -> dict[str, pa.Table]:
+    """Arrow tables for every golden table, for the given trials."""
+    rows: dict[str, list[dict[str, object]]] = {t: [] for t in GOLDEN_TABLES}
+    for trial in trials:
+        r = trial.record
+        tid = trial.trial_id
+        rows["trials"].append({
+            "trial_id": tid, "nct_id": r.nct_id, "brief_title": r.brief_title,
+            "official_title": r.official_title, "acronym": r.acronym,
+            "lead_sponsor": r.lead_sponsor, "overall_status": r.overall_status,
+            "phases": list(r.phases), "study_type": r.study_type, "enrollment": r.enrollment,
+            "enrollment_type": r.enrollment_type, "sex": r.sex, "min_age": r.min_age,
+            "max_age": r.max_age, "min_age_years": r.min_age_years,
+            "max_age_years": r.max_age_years, "healthy_volunteers": r.healthy_volunteers,
+            "brief_summary": r.brief_summary, "detailed_description": r.detailed_description,
+            "primary_purpose": r.primary_purpose, "allocation": r.allocation,
+            "intervention_model": r.intervention_model, "masking": r.masking,
+            "start_date": r.start_date, "primary_completion_date": r.primary_completion_date,
+            "completion_date": r.completion_date, "first_submitted_date": r.first_submitted_date,
+            "last_update_date": r.last_update_date, "funder_types": list(r.funder_types),
+            "sources": list(trial.sources), "page_count": len(trial.page_ids),
+            "best_page_id": trial.page_ids[0] if trial.page_ids else None,
+        })
+        for pos, ident in enumerate(r.identifiers, 1):
+            rows["identifiers"].append({
+                "trial_id": tid, "position": pos, "id_type": ident.id_type,
+                "id_value": ident.id_value,
+            })
+        for pos, name in enumerate(r.conditions, 1):
+            rows["conditions"].append({"trial_id": tid, "position": pos, "name": name})
+        for pos, keyword in enumerate(r.keywords, 1):
+            rows["keywords"].append({"trial_id": tid, "position": pos, "keyword": keyword})
+        for pos, item in enumerate(r.interventions, 1):
+            rows["interventions"].append({
+                "trial_id": tid, "position": pos, "intervention_type": item.intervention_type,
+                "name": item.name, "description": item.description,
+            })
+        for pos, arm in enumerate(r.arms, 1):
+            rows["arms"].append({
+                "trial_id": tid, "position": pos, "label": arm.label, "arm_type": arm.arm_type,
+                "description": arm.description, "interventions": list(arm.interventions),
+            })
+            for ipos, text in enumerate(arm.interventions, 1):
+                kind, name = _split_intervention(text)
+                rows["arm_interventions"].append({
+                    "trial_id": tid, "arm_position": pos, "arm_label": arm.label,
+                    "position": ipos, "intervention": text, "intervention_type": kind,
+                    "intervention_name": name,
+                })
+        for c in r.criteria:
+            rows["criteria"].append({
+                "trial_id": tid, "criterion_type": c.criterion_type, "ordinal": c.ordinal,
+                "parent_ordinal": c.parent_ordinal, "text": c.text,
+            })
+        for pos, c in enumerate(r.contacts, 1):
+            rows["contacts"].append({
+                "trial_id": tid, "position": pos, "role": c.role, "name": c.name,
+                "credentials": c.credentials, "affiliation": c.affiliation, "phone": c.phone,
+                "email": c.email, "title": c.title,
+            })
+        for pos, loc in enumerate(r.locations, 1):
+            rows["locations"].append({
+                "trial_id": tid, "position": pos, "facility": loc.facility, "city": loc.city,
+                "state": loc.state, "country": loc.country, "status": loc.status,
+            })
+    return {name: _table(name, table_rows) for name, table_rows in rows.items()}
+
+
+def _table(name: str, rows: list[dict[str, object]]) -> pa.Table:
+    return pa.Table.from_pylist(rows, schema=ARROW_SCHEMAS[name])
+
+
+def _ids_table(ids: Iterable[str]) -> pa.Table:
+    return pa.table({"trial_id": pa.array(sorted(set(ids)), type=pa.string())})
+
+
+def table_counts(conn: duckdb.DuckDBPyConnection) -> dict[str, int]:
+    counts: dict[str, int] = {}
+    for name in ALL_TABLES:  # names come from our own constant, never from input
+        rows = conn.execute(f"SELECT count(*) FROM {name}").fetchall()
+        counts[name] = int(rows[0][0])
+    return counts
+
+
+def load_batch(
+    conn: duckdb.DuckDBPyConnection,
+    *,
+    new_pages: Sequence[ParsedPage],
+    page_trial_ids: Mapping[str, str],
+    trials: Sequence[LinkedTrial],
+    stale_trial_ids: Iterable[str] = (),
+    replaced_page_ids: Iterable[str] = (),
+    parser_version: str | None = None,
+) -> LoadResult:
+    """Write one batch atomically.
+
+    new_pages: pages to add; rows for page_ids already stored are skipped unless they are
+        in `replaced_page_ids` (re-parsed pages), whose page and silver rows are replaced.
+    page_trial_ids: trial_id of every page whose assignment is new or changed, existing
+        pages included (their `pages.trial_id` is updated).
+    trials: golden records to (re)write; their previous rows are deleted first.
+    stale_trial_ids: further trial ids whose golden rows must go (trials that lost all
+        their pages to another trial when relinking).
+    """
+    frames: dict[str, pa.Table] = {
+        "pages": page_rows(new_pages, page_trial_ids, parser_version),
+        "page_records": page_record_rows(new_pages),
+        **golden_rows(trials),
+    }
+    written_ids = {t.trial_id for t in trials}
+    stale = frozenset(stale_trial_ids)
+    delete_ids = _ids_table([*written_ids, *stale])
+    assignments = pa.table({
+        "page_id": pa.array(sorted(page_trial_ids), type=pa.string()),
+        "trial_id": pa.array([page_trial_ids[k] for k in sorted(page_trial_ids)], type=pa.string()),
+    })
+    written: dict[str, int] = {}
+    registered: list[str] = []
+
+    def register(view: str, table: pa.Table) -> str:
+        conn.register(view, table)
+        registered.append(view)
+        return view
+
+    def run(sql: str) -> int:
+        # Fetch every result: DuckDB refuses further work on a connection with a pending one.
+        rows = conn.execute(sql).fetchall()
+        return int(rows[0][0]) if rows and rows[0] and isinstance(rows[0][0], int) else 0
+
+    conn.begin()
+    try:
+        register("_load_delete_ids", delete_ids)
+        register("_load_gone_ids", _ids_table(stale - written_ids))
+        removed = run(
+            "SELECT count(*) FROM trials WHERE trial_id IN (SELECT trial_id FROM _load_gone_ids)"
+        )
+        register("_load_replaced", pa.table({
+            "page_id": pa.array(sorted(set(replaced_page_ids)), type=pa.string()),
+        }))
+        for name in ("page_records", "pages"):
+            run(f"DELETE FROM {name} WHERE page_id IN (SELECT page_id FROM _load_replaced)")
+        register("_load_pages", frames["pages"])
+        written["pages"] = run(
+            "INSERT INTO pages BY NAME SELECT * FROM _load_pages "
+            "WHERE page_id NOT IN (SELECT page_id FROM pages)"
+        )
+        register("_load_page_records", frames["page_records"])
+        written["page_records"] = run(
+            "INSERT INTO page_records BY NAME SELECT * FROM _load_page_records "
+            "WHERE page_id NOT IN (SELECT page_id FROM page_records)"
+        )
+        register("_load_assignments", assignments)
+        run(
+            "UPDATE pages SET trial_id = a.trial_id FROM _load_assignments a "
+            "WHERE pages.page_id = a.page_id AND pages.trial_id IS DISTINCT FROM a.trial_id"
+        )
+        for name in (*CHILD_TABLES, "trials"):  # children first, parents last
+            run(f"DELETE FROM {name} WHERE trial_id IN (SELECT trial_id FROM _load_delete_ids)")
+        for name in GOLDEN_TABLES:
+            view = register(f"_load_{name}", frames[name])
+            written[name] = run(f"INSERT INTO {name} BY NAME SELECT * FROM {view}")
+        conn.commit()
+    except BaseException:
+        conn.rollback()
+        raise
+    finally:
+        for view in registered:
+            conn.unregister(view)
+    return LoadResult(
+        rows_written={name: written.get(name, 0) for name in ALL_TABLES},
+        trials_loaded=len(written_ids),
+        trials_removed=removed,
+        table_rows=table_counts(conn),
+    )

@@ -1,0 +1,113 @@
+"""Run an analyst's SQL on a read-only warehouse connection and render the result."""
+
+from __future__ import annotations
+
+import csv
+import datetime as dt
+import decimal
+import io
+import json
+import os
+import uuid
+from dataclasses import dataclass
+from typing import Any, Literal
+
+import duckdb
+
+from pipeline.db.connection import WarehouseError, describe_duckdb_error, open_warehouse
+
+OutputFormat = Literal["table", "csv", "json"]
+FORMATS: tuple[OutputFormat, ...] = ("table", "csv", "json")
+
+
+class QueryError(Exception):
+    """The SQL itself failed (syntax, unknown table, write on a read-only warehouse...)."""
+
+
+@dataclass(frozen=True, slots=True)
+class QueryResult:
+    columns: tuple[str, ...]
+    rows: tuple[tuple[Any, ...], ...]
+
+
+def run_query(warehouse: str | os.PathLike[str], sql: str) -> QueryResult:
+    """Execute `sql` read-only; WarehouseError for file problems, QueryError for SQL ones."""
+    conn = open_warehouse(warehouse, read_only=True)
+    try:
+        try:
+            cursor = conn.execute(sql)
+            columns = tuple(d[0] for d in cursor.description or ())
+            rows = tuple(tuple(r) for r in cursor.fetchall()) if columns else ()
+        except duckdb.Error as exc:
+            raise QueryError(describe_duckdb_error(warehouse, exc)) from exc
+    finally:
+        conn.close()
+    return QueryResult(columns, rows)
+
+
+def _jsonable(value: Any) -> Any:
+    if isinstance(value, (dt.date, dt.datetime, dt.time)):
+        return value.isoformat()
+    if isinstance(value, decimal.Decimal):
+        return float(value)
+    if isinstance(value, (uuid.UUID, dt.timedelta)):
+        return str(value)
+    if isinstance(value, bytes):
+        return value.hex()
+    if isinstance(value, (list, tuple)):
+        return [_jsonable(v) for v in value]
+    if isinstance(value, dict):
+        return {str(k): _jsonable(v) for k, v in value.items()}
+    return value
+
+
+def _text(value: Any, null: str) -> str:
+    if value is None:
+        return null
+    if isinstance(value, (list, tuple, dict)):
+        return json.dumps(_jsonable(value), ensure_ascii=False)
+    if isinstance(value, (dt.date, dt.datetime, dt.time)):
+        return value.isoformat()
+    return str(value)
+
+
+def format_result(result: QueryResult, fmt: OutputFormat = "table") -> str:
+    """The result as an aligned text table, CSV with a header, or a JSON array of objects."""
+    if fmt == "json":
+        return json.dumps(
+            [dict(zip(result.columns, map(_jsonable, row))) for row in result.rows],
+            ensure_ascii=False, indent=2,
+        )
+    if fmt == "csv":
+        buf = io.StringIO()
+        writer = csv.writer(buf, lineterminator="\n")
+        writer.writerow(result.columns)
+        writer.writerows([_text(v, "") for v in row] for row in result.rows)
+        return buf.getvalue().rstrip("\n")
+    if fmt != "table":
+        raise ValueError(f"unknown format {fmt!r}")
+    cells = [[_text(v, "NULL").replace("\n", " ") for v in row] for row in result.rows]
+    widths = [len(c) for c in result.columns]
+    for row in cells:
+        widths = [max(w, len(v)) for w, v in zip(widths, row)]
+    numeric = [
+        all(isinstance(r[i], (int, float, decimal.Decimal)) and not isinstance(r[i], bool)
+            for r in result.rows if r[i] is not None) and any(r[i] is not None for r in result.rows)
+        for i in range(len(result.columns))
+    ]
+
+    def line(values: list[str]) -> str:
+        parts = [v.rjust(w) if num else v.ljust(w) for v, w, num in zip(values, widths, numeric)]
+        return "  ".join(parts).rstrip()
+
+    out = [line(list(result.columns)), "  ".join("-" * w for w in widths)]
+    out.extend(line(row) for row in cells)
+    n = len(result.rows)
+    out.append(f"({n} row{'s' if n != 1 else ''})")
+    return "\n".join(out)
+
+
+__all__ = [
+    "FORMATS", "OutputFormat", "QueryError", "QueryResult", "WarehouseError",
+    "format_result", "run_query",
+]

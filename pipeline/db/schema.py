@@ -1,0 +1,145 @@
+"""What the loader and the checks need to know about the warehouse tables.
+
+The migrations in `migrations/` are the source of truth for DuckDB; this module mirrors
+them as Arrow schemas (so bulk loads never depend on type inference from Python values)
+and lists which columns hold API v2 codes.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+
+import pyarrow as pa
+
+from pipeline.models import TrialRecord
+from pipeline.vocab import CODES
+
+_STR = pa.string()
+_INT = pa.int32()
+_STRS = pa.list_(pa.string())
+
+ARROW_SCHEMAS: dict[str, pa.Schema] = {
+    "pages": pa.schema([
+        ("page_id", _STR), ("source", _STR), ("url", _STR), ("content_sha256", _STR),
+        ("fetched_at", pa.timestamp("us")), ("trial_id", _STR), ("parse_status", _STR),
+        ("parse_error", _STR), ("warnings", _STRS), ("parser_version", _STR),
+    ]),
+    "page_records": pa.schema([("page_id", _STR), ("record", _STR)]),
+    "trials": pa.schema([
+        ("trial_id", _STR), ("nct_id", _STR), ("brief_title", _STR), ("official_title", _STR),
+        ("acronym", _STR), ("lead_sponsor", _STR), ("overall_status", _STR), ("phases", _STRS),
+        ("study_type", _STR), ("enrollment", _INT), ("enrollment_type", _STR), ("sex", _STR),
+        ("min_age", _STR), ("max_age", _STR), ("min_age_years", pa.float64()),
+        ("max_age_years", pa.float64()), ("healthy_volunteers", pa.bool_()),
+        ("brief_summary", _STR), ("detailed_description", _STR), ("primary_purpose", _STR),
+        ("allocation", _STR), ("intervention_model", _STR), ("masking", _STR),
+        ("start_date", pa.date32()), ("primary_completion_date", pa.date32()),
+        ("completion_date", pa.date32()), ("first_submitted_date", pa.date32()),
+        ("last_update_date", pa.date32()), ("funder_types", _STRS), ("sources", _STRS),
+        ("page_count", _INT), ("best_page_id", _STR),
+    ]),
+    "identifiers": pa.schema([
+        ("trial_id", _STR), ("position", _INT), ("id_type", _STR), ("id_value", _STR),
+    ]),
+    "conditions": pa.schema([("trial_id", _STR), ("position", _INT), ("name", _STR)]),
+    "keywords": pa.schema([("trial_id", _STR), ("position", _INT), ("keyword", _STR)]),
+    "interventions": pa.schema([
+        ("trial_id", _STR), ("position", _INT), ("intervention_type", _STR), ("name", _STR),
+        ("description", _STR),
+    ]),
+    "arms": pa.schema([
+        ("trial_id", _STR), ("position", _INT), ("label", _STR), ("arm_type", _STR),
+        ("description", _STR), ("interventions", _STRS),
+    ]),
+    "arm_interventions": pa.schema([
+        ("trial_id", _STR), ("arm_position", _INT), ("arm_label", _STR), ("position", _INT),
+        ("intervention", _STR), ("intervention_type", _STR), ("intervention_name", _STR),
+    ]),
+    "criteria": pa.schema([
+        ("trial_id", _STR), ("criterion_type", _STR), ("ordinal", _INT),
+        ("parent_ordinal", _INT), ("text", _STR),
+    ]),
+    "contacts": pa.schema([
+        ("trial_id", _STR), ("position", _INT), ("role", _STR), ("name", _STR),
+        ("credentials", _STR), ("affiliation", _STR), ("phone", _STR), ("email", _STR),
+        ("title", _STR),
+    ]),
+    "locations": pa.schema([
+        ("trial_id", _STR), ("position", _INT), ("facility", _STR), ("city", _STR),
+        ("state", _STR), ("country", _STR), ("status", _STR),
+    ]),
+}
+
+# Tables holding one trial's golden data, keyed by trial_id; replaced as a whole per trial.
+CHILD_TABLES: tuple[str, ...] = (
+    "identifiers", "conditions", "keywords", "interventions", "arms", "arm_interventions",
+    "criteria", "contacts", "locations",
+)
+GOLDEN_TABLES: tuple[str, ...] = ("trials", *CHILD_TABLES)
+ALL_TABLES: tuple[str, ...] = ("pages", "page_records", *GOLDEN_TABLES)
+
+
+@dataclass(frozen=True, slots=True)
+class EnumColumn:
+    table: str
+    column: str
+    kind: str  # key of vocab.CODES
+    is_list: bool = False
+
+
+ENUM_COLUMNS: tuple[EnumColumn, ...] = (
+    EnumColumn("pages", "source", "source"),
+    EnumColumn("pages", "parse_status", "parse_status"),
+    EnumColumn("trials", "overall_status", "overall_status"),
+    EnumColumn("trials", "phases", "phase", is_list=True),
+    EnumColumn("trials", "study_type", "study_type"),
+    EnumColumn("trials", "enrollment_type", "enrollment_type"),
+    EnumColumn("trials", "sex", "sex"),
+    EnumColumn("trials", "primary_purpose", "primary_purpose"),
+    EnumColumn("trials", "allocation", "allocation"),
+    EnumColumn("trials", "intervention_model", "intervention_model"),
+    EnumColumn("trials", "masking", "masking"),
+    EnumColumn("interventions", "intervention_type", "intervention_type"),
+    EnumColumn("arms", "arm_type", "arm_type"),
+    EnumColumn("arm_interventions", "intervention_type", "intervention_type"),
+    EnumColumn("criteria", "criterion_type", "criterion_type"),
+    EnumColumn("contacts", "role", "contact_role"),
+    EnumColumn("locations", "status", "location_status"),
+)
+
+# TrialRecord fields (and child-record fields) that must hold codes, for pre-load validation.
+_RECORD_ENUMS: tuple[tuple[str, str], ...] = (
+    ("overall_status", "overall_status"), ("study_type", "study_type"),
+    ("enrollment_type", "enrollment_type"), ("sex", "sex"),
+    ("primary_purpose", "primary_purpose"), ("allocation", "allocation"),
+    ("intervention_model", "intervention_model"), ("masking", "masking"),
+)
+
+
+def invalid_codes(record: TrialRecord) -> tuple[str, ...]:
+    """Enumerated values in `record` the warehouse would reject, as 'field=value' strings.
+
+    The schema's CHECK constraints would fail the whole load transaction on one bad value;
+    checking first lets the run quarantine just that page with a reason instead.
+    """
+    bad: list[str] = []
+
+    def check(label: str, kind: str, value: str | None) -> None:
+        if value is not None and value not in CODES[kind]:
+            bad.append(f"{label}={value!r}")
+
+    for field_name, kind in _RECORD_ENUMS:
+        check(field_name, kind, getattr(record, field_name))
+    for phase in record.phases:
+        check("phases", "phase", phase)
+    for item in record.interventions:
+        check("interventions.intervention_type", "intervention_type", item.intervention_type)
+    for arm in record.arms:
+        check("arms.arm_type", "arm_type", arm.arm_type)
+    for criterion in record.criteria:
+        check("criteria.criterion_type", "criterion_type", criterion.criterion_type)
+    for contact in record.contacts:
+        check("contacts.role", "contact_role", contact.role)
+    for location in record.locations:
+        check("locations.status", "location_status", location.status)
+    return tuple(bad)

@@ -1,0 +1,117 @@
+"""The ingest pipeline as assets: raw_pages -> parsed_pages -> trial_records -> warehouse_tables."""
+
+
+from collections.abc import Iterator
+from contextlib import contextmanager
+from pathlib import Path
+
+import dagster as dg
+import duckdb
+from dagster_duckdb import DuckDBResource
+from pydantic import Field
+
+from pipeline import run
+from pipeline.db.migrate import migrate
+from pipeline.db.schema import ALL_TABLES
+from pipeline.defs.metadata import markdown_table
+from pipeline.ingest import UnreadableFile
+
+DEFAULT_PATHS = ("raw/sample",)
+
+
+@contextmanager
+def warehouse_connection(warehouse: DuckDBResource) -> Iterator[duckdb.DuckDBPyConnection]:
+    """A connection to an up-to-date warehouse (the file and its folder are created)."""
+    if warehouse.database != ":memory:":
+        Path(warehouse.database).parent.mkdir(parents=True, exist_ok=True)
+    with warehouse.get_connection() as conn:
+        migrate(conn)
+        yield conn
+
+
+class RawPagesConfig(dg.Config):
+    paths: list[str] = Field(
+        default_factory=lambda: list(DEFAULT_PATHS),
+        description="Saved page files or folders to ingest, relative to the working directory.",
+    )
+
+
+@dg.asset(group_name="ingest", kinds={"python"})
+def raw_pages(config: RawPagesConfig) -> dg.Output[run.RawBatch]:
+    """Page files read from disk, bytes untouched (the bundled sample by default)."""
+    raw = run.read_raw_pages(config.paths)
+    unreadable = sum(isinstance(i, UnreadableFile) for i in raw.items)
+    preview = [
+        (i.url, "unreadable" if isinstance(i, UnreadableFile) else len(i.content))
+        for i in raw.items
+    ]
+    return dg.Output(raw, metadata={
+        "dagster/row_count": len(raw.items),
+        "paths": ", ".join(config.paths),
+        "unreadable": unreadable,
+        "preview": dg.MetadataValue.md(markdown_table(("url", "bytes"), preview)),
+    })
+
+
+@dg.asset(group_name="ingest", kinds={"python"})
+def parsed_pages(
+    warehouse: DuckDBResource, raw_pages: run.RawBatch
+) -> dg.Output[run.ParseBatch]:
+    """Pages the warehouse does not have yet, parsed into trial records or rejected with a reason."""
+    with warehouse_connection(warehouse) as conn:
+        stored = run.stored_parser_versions(conn, raw_pages.page_ids)
+    batch = run.parse_new_pages(raw_pages, stored, run.current_parser_version())
+    by_status = {s: sum(p.parse_status == s for p in batch.pages) for s in run.STATUSES}
+    preview = [(p.url, p.source, p.parse_status, p.parse_error) for p in batch.pages]
+    return dg.Output(batch, metadata={
+        "dagster/row_count": len(batch.pages),
+        "skipped_known": batch.skipped_known,
+        "reparsed": len(batch.reparsed),
+        **{f"status_{s}": n for s, n in by_status.items()},
+        "preview": dg.MetadataValue.md(
+            markdown_table(("url", "source", "status", "error"), preview)
+        ),
+    })
+
+
+@dg.asset(group_name="ingest", kinds={"python"})
+def trial_records(warehouse: DuckDBResource, parsed_pages: run.ParseBatch) -> dg.Output[run.LinkPlan]:
+    """Golden trial records for every trial the new pages create or change, linked across pages."""
+    with warehouse_connection(warehouse) as conn:
+        stored = run.stored_pages(conn, parsed_pages)
+    plan = run.plan_links(stored, parsed_pages)
+    preview = [
+        (t.trial_id, t.record.nct_id, t.record.brief_title, len(t.page_ids)) for t in plan.trials
+    ]
+    return dg.Output(plan, metadata={
+        "dagster/row_count": len(plan.trials),
+        "pages_assigned": len(plan.page_trial_ids),
+        "preview": dg.MetadataValue.md(
+            markdown_table(("trial_id", "nct_id", "brief_title", "pages"), preview)
+        ),
+    })
+
+
+@dg.asset(group_name="ingest", kinds={"duckdb"})
+def warehouse_tables(
+    warehouse: DuckDBResource, trial_records: run.LinkPlan
+) -> dg.Output[run.RunSummary]:
+    """The DuckDB warehouse tables (pages, page_records, trials and their child tables)."""
+    with warehouse_connection(warehouse) as conn:
+        result = run.load_plan(conn, trial_records)
+        cursor = conn.execute(
+            "SELECT trial_id, nct_id, brief_title, overall_status, page_count "
+            "FROM trials ORDER BY trial_id LIMIT 10"
+        )
+        preview_rows = cursor.fetchall()
+    summary = run.summarize(warehouse.database, trial_records, result)
+    return dg.Output(summary, metadata={
+        "dagster/row_count": result.table_rows.get("trials", 0),
+        "trials_loaded": summary.trials_loaded,
+        "pages_quarantined": len(summary.quarantined),
+        **{f"rows_{t}": result.table_rows.get(t, 0) for t in ALL_TABLES},
+        "trials_preview": dg.MetadataValue.md(markdown_table(
+            ("trial_id", "nct_id", "brief_title", "overall_status", "pages"), preview_rows
+        )),
+        "summary": dg.MetadataValue.md("```\n" + run.format_summary(summary) + "\n```"),
+    })
