@@ -10,7 +10,7 @@ STAMP_DEV := $(VENV)/.installed-dev
 DAGSTER_HOME := $(CURDIR)/.dagster_home
 DAGSTER_YAML := $(DAGSTER_HOME)/dagster.yaml
 
-.PHONY: run test dev check eval clean
+.PHONY: run test dev check eval mirror bench-crawl clean
 
 ## run: ingest the bundled sample (raw/sample) into warehouse/trials.duckdb via Dagster
 # DAGSTER_HOME points at the instance `make dev` uses, so these runs show up in the UI.
@@ -32,6 +32,15 @@ check: $(STAMP_DEV)
 ## eval: extraction quality report
 eval: $(STAMP_DEV)
 	$(BIN)/python -m pipeline.devtools.eval
+
+## mirror: a local test mirror of both sites' pages (Veeva style) on http://127.0.0.1:8765
+mirror: $(STAMP_RUN)
+	$(BIN)/python -m pipeline.devtools.mirror --style $(or $(STYLE),veeva) --port $(or $(PORT),8765)
+
+## bench-crawl: crawl speed against the local mirror, politeness off
+bench-crawl: $(STAMP_RUN)
+	$(BIN)/python -m pipeline.devtools.bench_crawl --style clinconnect
+	$(BIN)/python -m pipeline.devtools.bench_crawl --style veeva
 
 ## clean: remove the Dagster instance and test caches (keeps .venv and the warehouse)
 clean:

@@ -9,6 +9,8 @@ line on stderr and exit 1; usage errors exit 2 as argparse does.
 from __future__ import annotations
 
 import argparse
+import dataclasses
+import datetime as dt
 import os
 import sys
 from collections.abc import Sequence
@@ -27,7 +29,8 @@ from pipeline.db.connection import (
 )
 from pipeline.db.migrate import MigrationError
 from pipeline.db.query import FORMATS, QueryError, format_result, run_query
-from pipeline.run import InputError, format_summary, ingest
+from pipeline.run import InputError, crawl_and_ingest, format_crawl, format_summary, ingest
+from pipeline.scrape import SITES, CrawlConfig, RobotsUnreachable, TerminalProgress
 
 PROG = "trials"
 
@@ -62,6 +65,26 @@ def build_parser() -> argparse.ArgumentParser:
                     "(pages under raw/sample) and print the run summary.",
     )
     run_cmd.add_argument("--warehouse", metavar="FILE", help=warehouse_help)
+
+    crawl_cmd = commands.add_parser(
+        "crawl", help="crawl a mirror site politely and load what changed",
+        description="Discover trial pages of a mirror (robots.txt, sitemaps), fetch the new and "
+                    "changed ones politely, keep every raw version under --raw-dir, then parse "
+                    "and load them. An interrupted crawl resumes where it stopped.",
+    )
+    crawl_cmd.add_argument("source", choices=sorted(SITES), help="which mirror")
+    crawl_cmd.add_argument("--base-url", metavar="URL", help="site root (default: the public site)")
+    crawl_cmd.add_argument("--limit", type=int, metavar="N", help="request at most N pages")
+    crawl_cmd.add_argument("--since", type=_date, metavar="DATE",
+                           help="only pages whose sitemap lastmod is on or after DATE (YYYY-MM-DD)")
+    crawl_cmd.add_argument("--urls", metavar="FILE", help="crawl the URLs listed in FILE instead of sitemaps")
+    crawl_cmd.add_argument("--raw-dir", metavar="DIR", default="raw",
+                           help="raw page store, a folder or fsspec URL (default: raw)")
+    crawl_cmd.add_argument("--rate", type=float, metavar="R", help="requests per second per host (default 1)")
+    crawl_cmd.add_argument("--concurrency", type=int, metavar="N", help="requests in flight per host (default 2)")
+    crawl_cmd.add_argument("--user-agent", metavar="UA", help="User-Agent header")
+    crawl_cmd.add_argument("--quiet", action="store_true", help="no progress line")
+    crawl_cmd.add_argument("--warehouse", metavar="FILE", help=warehouse_help)
 
     sql_cmd = commands.add_parser(
         "sql", help="run SQL on the warehouse (read-only)",
@@ -100,13 +123,40 @@ def _cmd_run(args: argparse.Namespace, out: TextIO) -> int:
     return 0
 
 
+def _date(text: str) -> dt.date:
+    try:
+        return dt.date.fromisoformat(text)
+    except ValueError:
+        raise argparse.ArgumentTypeError(f"not a date (YYYY-MM-DD): {text!r}") from None
+
+
+def _cmd_crawl(args: argparse.Namespace, out: TextIO) -> int:
+    overrides = {k: v for k, v in {
+        "rate": args.rate, "concurrency": args.concurrency, "user_agent": args.user_agent,
+    }.items() if v is not None}
+    if args.urls and not os.path.exists(args.urls):
+        raise UserError(f"no such file: {args.urls}")
+    progress = None if args.quiet else TerminalProgress()
+    try:
+        outcome = crawl_and_ingest(
+            args.source, resolve_warehouse(args.warehouse), args.raw_dir,
+            config=dataclasses.replace(CrawlConfig(), **overrides), base_url=args.base_url,
+            limit=args.limit, since=args.since, urls_file=args.urls, progress=progress,
+        )
+    except RobotsUnreachable as exc:
+        raise UserError(f"crawl not started: {exc}") from exc
+    print(format_crawl(outcome.crawl), file=out)
+    print(format_summary(outcome.summary), file=out)
+    return 0
+
+
 def _cmd_sql(args: argparse.Namespace, out: TextIO) -> int:
     result = run_query(resolve_warehouse(args.warehouse), args.query)
     print(format_result(result, args.format), file=out)
     return 0
 
 
-_COMMANDS = {"ingest": _cmd_ingest, "run": _cmd_run, "sql": _cmd_sql}
+_COMMANDS = {"ingest": _cmd_ingest, "run": _cmd_run, "crawl": _cmd_crawl, "sql": _cmd_sql}
 
 
 def main(argv: Sequence[str] | None = None) -> int:

@@ -22,9 +22,12 @@ from pipeline import parse
 from pipeline.db.connection import open_warehouse
 from pipeline.db.load import LoadResult, load_batch, naive_utc
 from pipeline.db.schema import ALL_TABLES, invalid_codes
-from pipeline.ingest import UnreadableFile, page_id_for, read_pages
+from pipeline.ingest import UnreadableFile, page_id_for, raw_page_from_bytes, read_pages
 from pipeline.link import LinkedTrial, LinkPage, link_pages
 from pipeline.models import ParsedPage, RawPage
+from pipeline.rawstore import RawStore, RawStoreError
+from pipeline.scrape import CrawlConfig, CrawlResult, crawl
+from pipeline.scrape.progress import ProgressCallback
 from pipeline.serialize import record_from_json
 
 EMPTY_SHA256 = hashlib.sha256(b"").hexdigest()
@@ -300,6 +303,17 @@ def summarize(warehouse: str | os.PathLike[str], plan: LinkPlan, result: LoadRes
     )
 
 
+def ingest_batch(
+    raw: RawBatch, conn: duckdb.DuckDBPyConnection, warehouse_path: str | os.PathLike[str]
+) -> RunSummary:
+    """Parse, link and load one batch of pages on an open warehouse connection."""
+    stored = stored_parser_versions(conn, raw.page_ids)
+    batch = parse_new_pages(raw, stored, current_parser_version())
+    plan = plan_links(stored_pages(conn, batch), batch)
+    result = load_plan(conn, plan)
+    return summarize(warehouse_path, plan, result)
+
+
 def ingest(
     paths: Sequence[str | os.PathLike[str]], warehouse_path: str | os.PathLike[str]
 ) -> RunSummary:
@@ -307,13 +321,95 @@ def ingest(
     raw = read_raw_pages(paths)
     conn = open_warehouse(warehouse_path)
     try:
-        stored = stored_parser_versions(conn, raw.page_ids)
-        batch = parse_new_pages(raw, stored, current_parser_version())
-        plan = plan_links(stored_pages(conn, batch), batch)
-        result = load_plan(conn, plan)
+        return ingest_batch(raw, conn, warehouse_path)
     finally:
         conn.close()
-    return summarize(warehouse_path, plan, result)
+
+
+# --- crawl ------------------------------------------------------------------------------
+
+def pending_crawled_pages(
+    conn: duckdb.DuckDBPyConnection, store: RawStore, source: str | None = None
+) -> RawBatch:
+    """Page versions the crawler stored that the warehouse has not loaded yet.
+
+    Reading them from `fetches` rather than from one crawl's result makes the load
+    self-healing: a run killed between fetching and loading leaves its pages here, and
+    the next run (of either command) loads them.  A raw object that is missing or fails
+    its hash check becomes an unreadable page with the reason, never a silent skip.
+    """
+    rows = conn.execute(
+        "SELECT coalesce(final_url, url) AS page_url, source, content_sha256, min(requested_at) "
+        "FROM fetches WHERE kind = 'page' AND outcome = 'fetched' AND content_sha256 IS NOT NULL "
+        "AND (CAST(? AS VARCHAR) IS NULL OR source = ?) "
+        "GROUP BY ALL ORDER BY page_url, content_sha256",
+        [source, source],
+    ).fetchall()
+    known = {pid for (pid,) in conn.execute("SELECT page_id FROM pages").fetchall()}
+    items: list[RawPage | UnreadableFile] = []
+    for url, src, sha, fetched_at in rows:
+        if page_id_for(url, sha) in known:
+            continue
+        try:
+            content = store.get(src, sha)
+        except RawStoreError as exc:
+            items.append(UnreadableFile(url=url, error=f"raw store: {exc}"))
+            continue
+        items.append(raw_page_from_bytes(url, content, fetched_at, src))
+    return RawBatch(("fetches",), tuple(items))
+
+
+@dataclass(frozen=True, slots=True)
+class CrawlRun:
+    crawl: CrawlResult
+    summary: RunSummary
+
+
+def crawl_into(
+    conn: duckdb.DuckDBPyConnection,
+    source: str,
+    raw_root: str | os.PathLike[str],
+    *,
+    warehouse_label: str | os.PathLike[str] = "",
+    config: CrawlConfig | None = None,
+    base_url: str | None = None,
+    limit: int | None = None,
+    since: dt.date | None = None,
+    urls_file: str | os.PathLike[str] | None = None,
+    progress: ProgressCallback | None = None,
+) -> CrawlRun:
+    """Crawl one mirror into the raw store, then parse, link and load what changed."""
+    store = RawStore(raw_root)
+    result = crawl(
+        source, raw_root=store, conn=conn, config=config, base_url=base_url,
+        limit=limit, since=since, urls_file=urls_file, progress=progress,
+    )
+    summary = ingest_batch(pending_crawled_pages(conn, store, source), conn, warehouse_label)
+    return CrawlRun(result, summary)
+
+
+def crawl_and_ingest(
+    source: str, warehouse_path: str | os.PathLike[str], raw_root: str | os.PathLike[str], **options
+) -> CrawlRun:
+    """`crawl_into` on the warehouse file at `warehouse_path` (created and migrated if needed)."""
+    conn = open_warehouse(warehouse_path)
+    try:
+        return crawl_into(conn, source, raw_root, warehouse_label=warehouse_path, **options)
+    finally:
+        conn.close()
+
+
+def format_crawl(result: CrawlResult) -> str:
+    return (
+        f"Crawl {result.source} ({result.base_url}): {result.status}"
+        + (" (resumed)" if result.resumed else "")
+        + f" in {result.elapsed_s:.1f}s\n"
+        f"  discovered {result.discovered}, requested {result.planned}, fetched {result.fetched}, "
+        f"unchanged {result.unchanged + result.skipped_unchanged}, gone {result.gone}, "
+        f"failed {result.failed}, disallowed {result.disallowed}, deferred {result.deferred}"
+        + "".join(f"\n  failed: {url}: {err}" for url, err in result.failures[:20])
+        + "".join(f"\n  discovery: {err}" for err in result.errors[:20])
+    )
 
 
 def format_summary(summary: RunSummary) -> str:

@@ -37,7 +37,7 @@ def test_definitions_load_with_every_asset_check_job_and_schedule():
 
     defs = load_defs()
     keys = {key.to_user_string() for key in defs.resolve_all_asset_keys()}
-    assert keys == {"raw_pages", "parsed_pages", "trial_records", "warehouse_tables"}
+    assert keys == {"raw_pages", "parsed_pages", "trial_records", "warehouse_tables", "mirror_pages"}
     check_keys = {k.name for c in defs.asset_checks or [] for k in c.check_keys}
     assert check_keys == {"unique_trial_ids", "unique_nct_ids", "no_orphan_rows",
                           "valid_enumerations"}
@@ -45,6 +45,11 @@ def test_definitions_load_with_every_asset_check_job_and_schedule():
     assert schedule.default_status == dg.DefaultScheduleStatus.STOPPED
     assert schedule.job_name == "ingest_job"
     assert defs.resolve_job_def("ingest_job") is not None
+    crawl_schedule = defs.resolve_schedule_def("daily_crawl")
+    assert crawl_schedule.default_status == dg.DefaultScheduleStatus.STOPPED
+    assert crawl_schedule.job_name == "crawl_job"
+    assert defs.resolve_assets_def("mirror_pages").partitions_def.get_partition_keys() == [
+        "clinconnect", "veeva"]
     resource = defs.resources["warehouse"]
     assert isinstance(resource, DuckDBResource)
     # bound to the environment, resolved only when a run starts

@@ -60,9 +60,13 @@ def _root_cause(error: object) -> str:
 
 
 def materialize_all(warehouse: str | os.PathLike[str]) -> MaterializeOutcome:
-    """Run every asset and asset check of the project against `warehouse`, default config."""
+    """Run every offline asset and asset check (the ingest job) against `warehouse`, default config.
+
+    The crawl assets are left out: they fetch from the public sites, which `trials run`
+    (and so `make run`) must never need; `trials crawl` and the crawl schedule run them.
+    """
     defs = load_definitions()
-    job = defs.resolve_implicit_global_asset_job_def()
+    job = defs.resolve_job_def("ingest_job")
     with _instance() as instance:
         result = job.execute_in_process(
             instance=instance,

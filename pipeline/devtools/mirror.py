@@ -168,6 +168,29 @@ def load_pages(directory: str | Path, style: Style) -> dict[str, MirrorPage]:
     return pages
 
 
+def corpus_pages(style: Style, limit: int | None = None) -> dict[str, MirrorPage]:
+    """Pages rendered from the ClinicalTrials.gov corpus in `style`, markup variants in turn.
+
+    Paths follow the site: `/study/<slug of the title>` on Veeva, `/trials/<NCT>` on
+    ClinConnect.  Deterministic: the same corpus gives the same bytes and lastmods.
+    """
+    from pipeline.devtools.ctgov import load_records
+    from pipeline.devtools.render import VARIANTS, default_show_nct, render_page
+
+    pages: dict[str, MirrorPage] = {}
+    variants = VARIANTS[style]
+    for i, record in enumerate(load_records()[:limit]):
+        variant = variants[i % len(variants)]
+        page = render_page(record, style, variant,
+                           show_nct=default_show_nct(record.nct_id, style, variant))
+        path = study_path(style, _slug(record.brief_title or record.nct_id or str(i))
+                          if style == "veeva" else (record.nct_id or f"NCT9{i:07d}"))
+        if path in pages:
+            path = f"{path}-{i}"
+        pages[path] = MirrorPage(page.html.encode(), BASE_LASTMOD + dt.timedelta(minutes=i))
+    return pages
+
+
 def _nct_key(name: str, body: bytes) -> str:
     m = re.search(r"NCT\d{8}", name, re.I)
     if m:
@@ -520,6 +543,8 @@ def main(argv: list[str] | None = None) -> None:
     p.add_argument("--port", type=int, default=0)
     p.add_argument("--pages", help="directory of HTML pages to serve")
     p.add_argument("--generate", type=int, default=0, help="also serve N generated trial pages")
+    p.add_argument("--corpus", type=int, default=None, metavar="N",
+                   help="serve N pages rendered from the CT.gov corpus (default: all, when no --pages)")
     p.add_argument("--crawl-delay", type=float)
     p.add_argument("--disallow", action="append", default=[], help="robots.txt Disallow prefix (repeatable)")
     p.add_argument("--per-sitemap", type=int, default=50)
@@ -528,8 +553,10 @@ def main(argv: list[str] | None = None) -> None:
     pages: dict[str, MirrorPage] = {}
     if args.pages:
         pages.update(load_pages(args.pages, args.style))
-    if args.generate or not pages:
-        pages.update(generate_pages(args.style, args.generate or 20))
+    if args.corpus is not None or not (pages or args.generate):
+        pages.update(corpus_pages(args.style, args.corpus))
+    if args.generate:
+        pages.update(generate_pages(args.style, args.generate))
     faults, disallow = (demo_faults(pages, args.style) if args.demo_faults else (Faults(), ()))
     mirror = Mirror(
         args.style, pages, disallow=[*disallow, *args.disallow], crawl_delay=args.crawl_delay,

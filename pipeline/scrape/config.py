@@ -46,8 +46,10 @@ class CrawlConfig:
     use_lastmod: bool = True  # skip pages whose sitemap lastmod predates our last good fetch
     resume: bool = True  # continue an unfinished crawl of the same source instead of restarting
     # Fetch rows are written in batches: this many rows or this many seconds, whichever first.
-    batch_rows: int = 25
-    batch_seconds: float = 2.0
+    # A kill loses at most one unflushed batch, which the resumed crawl fetches again
+    # (its bodies are already in the raw store), so keep the window short.
+    batch_rows: int = 16
+    batch_seconds: float = 0.5
 
     @property
     def robots_token(self) -> str:
