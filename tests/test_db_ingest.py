@@ -57,12 +57,20 @@ def test_seed_ingest_counts_pages_and_is_idempotent(seeds_dir, warehouse_path, s
 
 
 def test_seeds_yield_trials(seeds_dir, warehouse_path):
-    # TODO(lead): tighten once extraction is final -- the 5 seeds are 5 different trials, two
-    # with an NCT ID on the page (NCT04599543, NCT05563545).
+    # The 5 seeds are 5 different trials; two show their NCT ID on the page.
     summary = run.ingest([seeds_dir], warehouse_path)
-    assert summary.trials_loaded >= 1
+    assert summary.trials_loaded == 5
+    assert summary.pages_by_status == {"ok": 2, "partial": 3, "rejected": 0}
     ncts = {n for (n,) in query(warehouse_path, "SELECT nct_id FROM trials WHERE nct_id IS NOT NULL")}
-    assert ncts <= {"NCT04599543", "NCT05563545"}
+    assert ncts == {"NCT04599543", "NCT05563545"}
+    by_source = dict(query(warehouse_path, "SELECT source, count(*) FROM pages GROUP BY source"))
+    assert by_source == {"veeva": 4, "clinconnect": 1}
+    (sponsor, status, start), = query(
+        warehouse_path,
+        "SELECT t.lead_sponsor, t.overall_status, t.start_date FROM trials t JOIN pages p USING (trial_id) "
+        "WHERE p.source = 'clinconnect'")
+    assert (sponsor, status, str(start)) == ("Zhejiang University", "RECRUITING", "2024-04-11")
+    assert query(warehouse_path, "SELECT count(*) FROM criteria") == [(32 + 25 + 17 + 23 + 7,)]  # per seed: 000, 001, 002, 003, 004
 
 
 def test_ingesting_the_same_file_twice_in_one_run_counts_it_once(seeds_dir, warehouse_path):
