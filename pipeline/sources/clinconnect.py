@@ -77,6 +77,9 @@ def extract(outline: Outline, url: str) -> TrialRecord:
             break
         first.setdefault(s.key, s)
 
+    def texts(key: str) -> list[str]:
+        return common.section_texts(first.get(key))
+
     launched = first.get("launched")
     title = _title(preamble, outline, launched is not None)
 
@@ -93,16 +96,16 @@ def extract(outline: Outline, url: str) -> TrialRecord:
     current = first.get("current")
     last_update = parse_date(current.match.group("date")) if current and current.match else None
 
-    status_lines = _texts(current) + _texts(first.get("info")) + _texts(first.get("phase"))
+    status_lines = common.section_texts(current) + texts("info") + texts("phase")
     status, phases = common.status_and_phases(status_lines)
 
-    dates = _timeline(_texts(first.get("timeline")))
+    dates = _timeline(texts("timeline"))
     nct = _nct(url, outline, preamble, first)
     ids: tuple[Identifier, ...] = (Identifier("nct", nct),) if nct else ()
 
-    contacts: list[Contact] = list(common.named_contacts(_texts(first.get("contacts")), "central_contact"))
-    contacts += common.officials(_texts(first.get("officials")))
-    locations, site_contacts = common.locations(_texts(first.get("locations")))
+    contacts: list[Contact] = list(common.named_contacts(texts("contacts"), "central_contact"))
+    contacts += common.officials(texts("officials"))
+    locations, site_contacts = common.locations(texts("locations"))
     contacts += site_contacts
     min_age, max_age, min_years, max_years = parse_age_range(common.first_text(first.get("ages")))
     enrollment, enrollment_type = parse_enrollment(common.first_text(first.get("enrollment")))
@@ -126,10 +129,10 @@ def extract(outline: Outline, url: str) -> TrialRecord:
         completion_date=dates.get("completion_date"),
         first_submitted_date=dates.get("first_submitted_date"),
         last_update_date=dates.get("last_update_date") or last_update,
-        conditions=common.dedupe(_texts(first.get("conditions"))),
-        keywords=common.dedupe(_texts(first.get("keywords"))),
+        conditions=common.dedupe(texts("conditions")),
+        keywords=common.dedupe(texts("keywords")),
         identifiers=ids,
-        interventions=common.interventions(_texts(first.get("treatments"))),
+        interventions=common.interventions(texts("treatments")),
         criteria=common.criteria(sections),
         contacts=tuple(dict.fromkeys(contacts)),
         locations=locations,
@@ -144,10 +147,6 @@ def _title(preamble, outline: Outline, has_byline: bool) -> str | None:
         if fold(line.text) not in CHROME and len(fold(line.text)) > 1:
             return line.text
     return None
-
-
-def _texts(section: Section | None) -> list[str]:
-    return section.texts() if section is not None else []
 
 
 def _timeline(lines: list[str]) -> dict:

@@ -30,6 +30,10 @@ def texts(lines: Iterable[Line]) -> list[str]:
     return [line.text for line in lines]
 
 
+def section_texts(section: Section | None) -> list[str]:
+    return section.texts() if section is not None else []
+
+
 def first_text(section: Section | None) -> str | None:
     if section is None:
         return None

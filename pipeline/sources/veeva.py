@@ -81,14 +81,17 @@ def extract(outline: Outline, url: str) -> TrialRecord:
             break  # everything after the data-source line is site footer
         first.setdefault(s.key, s)
 
+    def texts(key: str) -> list[str]:
+        return common.section_texts(first.get(key))
+
     t_index, title = common.title_from_preamble(preamble, outline, CHROME)
     sponsor = logo = None
     if t_index >= 0:
         sponsor, logo = common.line_after(preamble, t_index, CHROME)
     sponsor = sponsor or logo
 
-    status, phases = common.status_and_phases(_texts(first.get("status_phase")))
-    nct, ids = common.identifiers(_texts(first.get("identifiers")))
+    status, phases = common.status_and_phases(texts("status_phase"))
+    nct, ids = common.identifiers(texts("identifiers"))
     nct = nct or _nct_from_links(url, outline)
     if nct and not any(i.id_type == "nct" for i in ids):
         ids = (Identifier("nct", nct),) + ids
@@ -102,9 +105,9 @@ def extract(outline: Outline, url: str) -> TrialRecord:
         enrollment, _ = parse_enrollment(arms_section.label)
     min_age, max_age, min_years, max_years = parse_age_range(common.first_text(first.get("ages")))
 
-    contacts: list[Contact] = list(common.contacts_list(_texts(first.get("central_contact")), "central_contact"))
-    contacts += common.officials(_texts(first.get("officials")))
-    locations, site_contacts = common.locations(_texts(first.get("sites")))
+    contacts: list[Contact] = list(common.contacts_list(texts("central_contact"), "central_contact"))
+    contacts += common.officials(texts("officials"))
+    locations, site_contacts = common.locations(texts("sites"))
     contacts += site_contacts
 
     return TrialRecord(
@@ -128,11 +131,11 @@ def extract(outline: Outline, url: str) -> TrialRecord:
         allocation=to_code("allocation", common.first_text(first.get("allocation"))),
         intervention_model=to_code("intervention_model", common.first_text(first.get("intervention_model"))),
         masking=to_code("masking", common.first_text(first.get("masking"))),
-        funder_types=common.dedupe(c for c in map(_funder, _texts(first.get("funder_types"))) if c),
-        conditions=common.dedupe(_texts(first.get("conditions"))),
+        funder_types=common.dedupe(c for c in map(_funder, texts("funder_types")) if c),
+        conditions=common.dedupe(texts("conditions")),
         identifiers=ids,
-        interventions=common.interventions(_texts(first.get("treatments"))),
-        arms=common.arms(_texts(arms_section)),
+        interventions=common.interventions(texts("treatments")),
+        arms=common.arms(common.section_texts(arms_section)),
         criteria=common.criteria(sections),
         contacts=tuple(dict.fromkeys(contacts)),
         locations=locations,
@@ -141,10 +144,6 @@ def extract(outline: Outline, url: str) -> TrialRecord:
 
 def _funder(text: str) -> str | None:
     return to_code("funder_type", text) or None
-
-
-def _texts(section: Section | None) -> list[str]:
-    return section.texts() if section is not None else []
 
 
 def _nct_from_links(url: str, outline: Outline) -> str | None:
