@@ -11,11 +11,12 @@ never becomes a line.  Class names and ids are never consulted.
 from __future__ import annotations
 
 import re
+import unicodedata
 from dataclasses import dataclass
 
 from lxml import etree
 
-from pipeline.clean.text import fold, normalize_space
+from pipeline.clean.text import INVISIBLE, fold, normalize_space
 
 
 @dataclass(frozen=True, slots=True)
@@ -65,17 +66,17 @@ def looks_like_html(text: str) -> bool:
 
 
 def _is_hidden(el: etree._Element) -> bool:
-    attrib = el.attrib
-    if not attrib:
-        return False
-    if "hidden" in attrib or attrib.get("aria-hidden") == "true":
+    if el.get("hidden") is not None or el.get("aria-hidden") == "true":
         return True
-    style = attrib.get("style")
+    style = el.get("style")
     return bool(style and _HIDDEN_STYLE.search(style))
 
 
 def html_outline(html: str) -> Outline:
     html = _XML_DECL.sub("", html, count=1)
+    # Unicode normalization and invisible characters are handled once for the whole
+    # document, so each line only needs its whitespace collapsed.
+    html = INVISIBLE.sub("", unicodedata.normalize("NFC", html))
     root = etree.fromstring(html, _PARSER) if html.strip() else None
     if root is None:
         return Outline(lines=(), is_html=True)
@@ -93,7 +94,7 @@ def html_outline(html: str) -> Outline:
     def flush() -> None:
         if not buf:
             return
-        text = normalize_space("".join(buf))
+        text = " ".join("".join(buf).split())
         buf.clear()
         if not text:
             return
@@ -104,17 +105,17 @@ def html_outline(html: str) -> Outline:
         lines.append(Line(text, depth, item, starts, heading, cells > 0))
 
     walker = etree.iterwalk(root, events=("start", "end"))
+    skipped = False  # the next "end" event closes an element whose subtree was skipped
     for event, el in walker:
         tag = el.tag
         if not isinstance(tag, str):  # comments, entities
             if event == "end" and el.tail:
                 buf.append(el.tail)
             continue
-        tag = tag.lower()
         if event == "start":
             if tag in _SKIP or _is_hidden(el):
                 walker.skip_subtree()
-                el.set("data-skipped", "1")
+                skipped = True
                 continue
             if tag == "br":
                 flush()
@@ -130,24 +131,23 @@ def html_outline(html: str) -> Outline:
                     heading = _HEADINGS[tag]
                 elif tag in _CELL:
                     cells += 1
-            elif tag == "img":
-                continue
             if el.text:
                 buf.append(el.text)
         else:  # end
-            if el.get("data-skipped") is None:
-                if tag in _BLOCK:
-                    flush()
-                    if tag in _LIST:
-                        depth -= 1
-                    elif tag == "li" and li_stack:
-                        li_stack.pop()
-                    elif tag in _HEADINGS:
-                        heading = 0
-                    elif tag in _CELL:
-                        cells -= 1
-                elif tag in ("td", "th"):
-                    buf.append(" ")
+            if skipped:
+                skipped = False
+            elif tag in _BLOCK:
+                flush()
+                if tag in _LIST:
+                    depth -= 1
+                elif tag == "li" and li_stack:
+                    li_stack.pop()
+                elif tag in _HEADINGS:
+                    heading = 0
+                elif tag in _CELL:
+                    cells -= 1
+            elif tag in ("td", "th"):
+                buf.append(" ")
             if el.tail:
                 if tag in _BLOCK:
                     flush()
