@@ -19,8 +19,9 @@ from pipeline.sources import ADAPTERS
 from pipeline.sources.base import SiteAdapter
 
 # Bump when extraction output changes, so stored pages get re-parsed.
-PARSER_VERSION = "1"
+PARSER_VERSION = "2"
 
+MAX_PAGE_BYTES = 20 * 2**20  # matches pipeline.ingest.DEFAULT_MAX_BYTES: bigger is not a trial page
 MIN_SITE_SCORE = 4  # signatures (3 points) + at least one label, or the site's host
 MIN_TRIAL_FIELDS = 3
 _HTML_END = re.compile(r"</\s*(?:html|body)\s*>\s*$", re.I)
@@ -37,10 +38,15 @@ def parse_page(raw: RawPage) -> ParsedPage:
                           parse_status=status, parse_error=error, record=record,  # type: ignore[arg-type]
                           warnings=warnings)
 
+    if len(raw.content) > MAX_PAGE_BYTES:
+        return result(raw.source_hint or "unknown", "rejected",
+                      f"page too large: over {MAX_PAGE_BYTES // 2**20} MB")
     try:
-        text = decode_page(raw.content).text
+        decoded = decode_page(raw.content)
     except UndecodablePage as exc:
         return result(raw.source_hint or "unknown", "rejected", str(exc))
+    text = decoded.text
+    problems: list[str] = list(decoded.problems)
 
     try:
         outline = _outline(text)
@@ -55,7 +61,7 @@ def parse_page(raw: RawPage) -> ParsedPage:
     adapter, score = _pick_adapter(outline, raw)
     source = adapter.name if score >= MIN_SITE_SCORE else "unknown"
     try:
-        record = adapter.extract(outline, raw.url)
+        record = adapter.extract(outline, raw.url, problems)
     except Exception as exc:  # a bug on one odd page must not stop the run
         return result(source, "rejected", f"extraction failed: {type(exc).__name__}: {exc}")
 
@@ -65,8 +71,11 @@ def parse_page(raw: RawPage) -> ParsedPage:
                       + (f" (only {', '.join(sorted(shown))})" if shown else ""))
     missing = [f for f in adapter.required if f not in shown]
     warnings = () if source != "unknown" else ("site not recognised; parsed with the closest layout",)
-    if missing:
-        return result(source, "partial", "missing fields: " + ", ".join(missing), record, warnings)
+    # A trial page with a defect (missing fields, conflicting or unreadable values, a
+    # guessed encoding) still loads, as `partial`, with every defect named.
+    reasons = (["missing fields: " + ", ".join(missing)] if missing else []) + list(dict.fromkeys(problems))
+    if reasons:
+        return result(source, "partial", "; ".join(reasons), record, warnings)
     return result(source, "ok", None, record, warnings)
 
 

@@ -13,6 +13,7 @@ import codecs
 import re
 from dataclasses import dataclass
 
+import ftfy
 from bs4.dammit import UnicodeDammit
 
 _BOMS = (
@@ -34,6 +35,8 @@ _BINARY_MAGIC = (
     (b"\xff\xd8\xff", "a JPEG image"),
     (b"GIF8", "a GIF image"),
 )
+# Cheap pre-filter before asking ftfy: the lead bytes of UTF-8 read as Latin-1.
+_MOJIBAKE = re.compile("[ÃÂâ][\u0080-\u00bf\u2018-\u203a\u20ac\u0152\u0153\u0160\u0161\u0178\u017d\u017e\u0192\u02c6\u02dc]")
 _CONTROL = re.compile(r"[\x00-\x08\x0b\x0e-\x1f\x7f]")
 
 
@@ -45,6 +48,7 @@ class UndecodablePage(ValueError):
 class DecodedPage:
     text: str
     encoding: str
+    problems: tuple[str, ...] = ()  # what had to be guessed or repaired
 
 
 def decode_page(content: bytes, declared_charset: str | None = None) -> DecodedPage:
@@ -56,7 +60,7 @@ def decode_page(content: bytes, declared_charset: str | None = None) -> DecodedP
         if content.startswith(magic):
             raise UndecodablePage(f"not a web page: content is {what}")
 
-    text, encoding = _decode(content, declared_charset)
+    text, encoding, guessed = _decode(content, declared_charset)
     if text is None:
         raise UndecodablePage("undecodable page: no character encoding fits the bytes")
     sample = text[:20000]
@@ -67,14 +71,21 @@ def decode_page(content: bytes, declared_charset: str | None = None) -> DecodedP
         )
     if not text.strip():
         raise UndecodablePage("empty page: whitespace only")
-    return DecodedPage(text=text, encoding=encoding)
+    problems: list[str] = []
+    if guessed:
+        problems.append(f"charset missing or wrong: decoded as {encoding} by guess")
+    if _MOJIBAKE.search(sample) and ftfy.badness.is_bad(sample):
+        text = ftfy.fix_text(text)  # UTF-8 read as Latin-1/Windows-1252 somewhere upstream
+        problems.append("mojibake repaired (UTF-8 text that had been decoded as Latin-1)")
+    return DecodedPage(text=text, encoding=encoding, problems=tuple(problems))
 
 
-def _decode(content: bytes, declared: str | None) -> tuple[str | None, str]:
+def _decode(content: bytes, declared: str | None) -> tuple[str | None, str, bool]:
+    """(text, encoding, guessed): guessed when nothing declared the encoding and UTF-8 failed."""
     for bom, name in _BOMS:
         if content.startswith(bom):
             try:
-                return content.decode(name), name
+                return content.decode(name), name, False
             except UnicodeDecodeError:
                 break
     candidates: list[str] = []
@@ -86,11 +97,10 @@ def _decode(content: bytes, declared: str | None) -> tuple[str | None, str]:
     candidates.append("utf-8")
     for name in candidates:
         try:
-            codecs.lookup(name)
-            return content.decode(name), codecs.lookup(name).name
+            return content.decode(name), codecs.lookup(name).name, False
         except (LookupError, UnicodeDecodeError):
             continue
     dammit = UnicodeDammit(content, is_html=True)
     if dammit.unicode_markup is None:
-        return None, ""
-    return dammit.unicode_markup, dammit.original_encoding or "unknown"
+        return None, "", True
+    return dammit.unicode_markup, dammit.original_encoding or "unknown", True

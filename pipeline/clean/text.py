@@ -85,7 +85,7 @@ def sponsor_case(name: str) -> str:
     return " ".join(_case_word(w, i == 0) for i, w in enumerate(words))
 
 
-_NON_ALNUM = re.compile(r"[^a-z0-9]+")
+_NON_ALNUM = re.compile(r"[\W_]+")  # Unicode-aware: CJK or accented text must not fold to ""
 
 
 def fold(text: str) -> str:

@@ -133,7 +133,7 @@ class SiteAdapter:
     study_url: re.Pattern[str]  # path of a study page
     signatures: tuple[re.Pattern[str], ...]  # visible phrases only this site shows
     layout: Layout
-    extract: Callable[[Outline, str], TrialRecord]
+    extract: Callable[[Outline, str, list[str]], TrialRecord]  # (outline, url, problems out)
     # fields a complete page of this site shows; missing ones make a page `partial`
     required: tuple[str, ...] = field(default=("brief_title", "overall_status", "nct_id"))
 

@@ -69,13 +69,9 @@ _TIMELINE = {
 }
 
 
-def extract(outline: Outline, url: str) -> TrialRecord:
+def extract(outline: Outline, url: str, problems: list[str]) -> TrialRecord:
     preamble, sections = split_sections(outline.lines, LAYOUT)
-    first: dict[str, Section] = {}
-    for s in sections:
-        if s.key == "footer":
-            break
-        first.setdefault(s.key, s)
+    first = common.first_sections(sections, problems)
 
     def texts(key: str) -> list[str]:
         return common.section_texts(first.get(key))
@@ -87,7 +83,10 @@ def extract(outline: Outline, url: str) -> TrialRecord:
     start = None
     if launched is not None and launched.match is not None:
         sponsor = normalize_space(launched.match.group("sponsor"))
-        start = parse_date(launched.match.group("date"))
+        shown = launched.match.group("date")
+        start = parse_date(shown)
+        if shown and start is None:
+            problems.append(f"unparseable date {shown.strip()[:40]!r} after 'Launched by'")
     about = first.get("about_sponsor")
     if sponsor and about is not None and about.match is not None:
         shown = normalize_space(about.match.group("sponsor"))
@@ -99,7 +98,7 @@ def extract(outline: Outline, url: str) -> TrialRecord:
     status_lines = common.section_texts(current) + texts("info") + texts("phase")
     status, phases = common.status_and_phases(status_lines)
 
-    dates = _timeline(texts("timeline"))
+    dates = _timeline(texts("timeline"), problems)
     nct = _nct(url, outline, preamble, first)
     ids: tuple[Identifier, ...] = (Identifier("nct", nct),) if nct else ()
 
@@ -149,7 +148,7 @@ def _title(preamble, outline: Outline, has_byline: bool) -> str | None:
     return None
 
 
-def _timeline(lines: list[str]) -> dict:
+def _timeline(lines: list[str], problems: list[str]) -> dict:
     out: dict = {}
     key = None
     for text in lines:
@@ -162,7 +161,10 @@ def _timeline(lines: list[str]) -> dict:
                 key = None
             continue
         if key:
-            out.setdefault(key, parse_date(text))  # "Not reported" parses to None
+            value = parse_date(text)
+            if value is None and any(ch.isdigit() for ch in text):
+                problems.append(f"unparseable date {text.strip()[:40]!r} in Timeline")
+            out.setdefault(key, value)
             key = None
     return out
 

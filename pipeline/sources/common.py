@@ -30,6 +30,26 @@ def texts(lines: Iterable[Line]) -> list[str]:
     return [line.text for line in lines]
 
 
+# Sections that may legitimately repeat (criteria come as one mixed block or split ones).
+_REPEATABLE = frozenset({"criteria", "inclusion", "exclusion", "footer", "details", "design"})
+
+
+def first_sections(sections: Sequence[Section], problems: list[str]) -> dict[str, Section]:
+    """The first section of each kind, up to the site footer.
+
+    A section shown twice with different content is a page defect (two values for one
+    field): the first is kept and the conflict is reported in `problems`.
+    """
+    first: dict[str, Section] = {}
+    for s in sections:
+        if s.key == "footer":
+            break
+        kept = first.setdefault(s.key, s)
+        if kept is not s and s.key not in _REPEATABLE and kept.texts() != s.texts():
+            problems.append(f"conflicting values: section {s.label!r} shown twice with different content")
+    return first
+
+
 def section_texts(section: Section | None) -> list[str]:
     return section.texts() if section is not None else []
 
@@ -86,11 +106,17 @@ def status_and_phases(lines: Sequence[str]) -> tuple[str | None, tuple[str, ...]
     return status, tuple(phases)
 
 
-def identifiers(lines: Sequence[str]) -> tuple[str | None, tuple[Identifier, ...]]:
+_NCT_LIKE = re.compile(r"^\s*N\s?C\s?T\b|^\s*NCT\w", re.I)
+
+
+def identifiers(lines: Sequence[str], problems: list[str] | None = None) -> tuple[str | None, tuple[Identifier, ...]]:
     """NCT ID, then the sponsor's own id, then any other registry ids, in page order."""
     nct: str | None = None
     ids: list[Identifier] = []
     for text in lines:
+        if _NCT_LIKE.match(text) and not find_nct_ids(text) and problems is not None:
+            problems.append(f"malformed NCT ID {text.strip()[:40]!r}")
+            continue
         found = find_nct_ids(text)
         if found and len(text) <= 40:
             for value in found:

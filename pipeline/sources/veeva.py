@@ -73,13 +73,9 @@ LAYOUT = Layout(labels=LABELS, patterns=PATTERNS, chrome=CHROME, inline_labels=I
 _STUDY = re.compile(r"^/study/([^/?#]+)/?$")
 
 
-def extract(outline: Outline, url: str) -> TrialRecord:
+def extract(outline: Outline, url: str, problems: list[str]) -> TrialRecord:
     preamble, sections = split_sections(outline.lines, LAYOUT)
-    first: dict[str, Section] = {}
-    for s in sections:
-        if s.key == "footer":
-            break  # everything after the data-source line is site footer
-        first.setdefault(s.key, s)
+    first = common.first_sections(sections, problems)
 
     def texts(key: str) -> list[str]:
         return common.section_texts(first.get(key))
@@ -91,7 +87,7 @@ def extract(outline: Outline, url: str) -> TrialRecord:
     sponsor = sponsor or logo
 
     status, phases = common.status_and_phases(texts("status_phase"))
-    nct, ids = common.identifiers(texts("identifiers"))
+    nct, ids = common.identifiers(texts("identifiers"), problems)
     nct = nct or _nct_from_links(url, outline)
     if nct and not any(i.id_type == "nct" for i in ids):
         ids = (Identifier("nct", nct),) + ids
@@ -99,11 +95,17 @@ def extract(outline: Outline, url: str) -> TrialRecord:
     if slug:
         ids = ids + (Identifier("veeva_slug", slug),)
 
-    enrollment, enrollment_type = parse_enrollment(common.first_text(first.get("enrollment")))
+    shown_enrollment = common.first_text(first.get("enrollment"))
+    enrollment, enrollment_type = parse_enrollment(shown_enrollment)
+    if shown_enrollment and enrollment is None:
+        problems.append(f"unparseable enrollment {shown_enrollment[:40]!r}")
     arms_section = first.get("arms")
     if enrollment is None and arms_section is not None:
         enrollment, _ = parse_enrollment(arms_section.label)
-    min_age, max_age, min_years, max_years = parse_age_range(common.first_text(first.get("ages")))
+    shown_ages = common.first_text(first.get("ages"))
+    min_age, max_age, min_years, max_years = parse_age_range(shown_ages)
+    if shown_ages and (min_age, max_age) == (None, None):
+        problems.append(f"unparseable ages {shown_ages[:40]!r}")
 
     contacts: list[Contact] = list(common.contacts_list(texts("central_contact"), "central_contact"))
     contacts += common.officials(texts("officials"))
