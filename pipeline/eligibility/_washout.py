@@ -1,0 +1,169 @@
+"""Washout windows: "steroids within 2 weeks prior", "at least 4 weeks since prior chemotherapy".
+
+A window is a time phrase; the exposure it bounds is named earlier in the same clause (or
+right after "since"/"from").  Each `washout_*` variable is the number of days since the last
+exposure, so "within 14 days" is an upper bound of 14 days and "at least 4 weeks since" a
+lower bound of 28.  Several exposures can share one window ("allogeneic cell therapy, major
+surgery, and live vaccine ... within 4 weeks").
+"""
+
+from __future__ import annotations
+
+import re
+
+from pipeline.eligibility._common import Row
+from pipeline.eligibility._quantity import NUM, TIME_TO_DAYS
+from pipeline.eligibility._text import NormText, clause_bounds
+
+_UNITS = r"(?:years?|yrs?|months?|mos?|weeks?|wks?|days?|hours?|hrs?|wk)\b"
+_UNIT = r"(?P<u>years?|yrs?|months?|mos?|weeks?|wks?|days?|hours?|hrs?|wk)\b"
+_WINDOW_RE = re.compile(
+    # "within (the last) 4 weeks", "in the past 6 months", "during the previous 3 years"
+    r"(?P<within>\bwithin\s+(?:<=\s*|<\s*)?(?:the\s+)?(?:(?:last|past|previous|prior|preceding)\s+)?"
+    r"|\bin\s+the\s+(?:(?:last|past|previous|prior|preceding)\s+)?(?=" + NUM + r"\s*" + _UNITS + r"\s*"
+    r"(?:prior|before|preceding|\())|\bin\s+the\s+(?:last|past|previous|preceding)\s+)"
+    r"(?P<n1>" + NUM + r")\s*" + _UNIT + r"(?:\s*\(\s*" + NUM + r"\s*\w+\s*\))?"
+    r"(?:\s*(?:prior|before|preceding)(?:\s+to)?)?"
+    # "at least 4 weeks since/from/ago/prior", "> 6 months prior", "< 42 days since"
+    r"|(?P<cmp><=|>=|<|>)\s*(?P<n2>" + NUM + r")\s*(?P<u2>years?|yrs?|months?|mos?|weeks?|wks?|days?|hours?|hrs?|wk)\b"
+    r"(?:\s*\(\s*" + NUM + r"\s*\w+\s*\))?\s*(?P<rel>since|from|ago|prior|before|preceding|have\s+elapsed\s+since)\b"
+    # "30 days before inclusion", "2 weeks prior to screening"
+    r"|(?<![<>=\d.,]\s)(?<![<>=\d.,])(?P<n3>" + NUM + r")\s*(?P<u3>years?|yrs?|months?|mos?|weeks?|wks?|days?|hours?|hrs?)\b"
+    r"\s*(?:prior|before|preceding)\b"
+)
+
+_CATEGORIES: tuple[tuple[str, str], ...] = (
+    ("washout_cell_therapy",
+     r"\bcar[\s-]?(?:t|nk)\b|chimeric\s+antigen|cell(?:ular)?\s+therap|cell\s+product|"
+     r"donor\s+l\w{0,3}mphocyte|\bdli\b|genetically[\s-]+modified|gene[\s-]+modified|\btcr[\s-]?t\b"),
+    ("washout_transplant", r"transplant|\bhsct\b|\bsct\b|\bbmt\b"),
+    ("washout_vaccine", r"vaccin|immuni[sz]ation|inoculat"),
+    ("washout_steroids",
+     r"steroid|glucocortic|prednis|dexamethason|methylprednis|hydrocortison"),
+    ("washout_immunosuppressants", r"immuno-?suppress"),
+    ("washout_immunotherapy", r"immuno-?therap|checkpoint\s+inhibitor|\banti-?pd-?l?1\b|\banti-?ctla"),
+    ("washout_antibody", r"monoclonal\s+antibod|antibody\s+therap"),
+    ("washout_chemotherapy", r"\bchemo(?:therap\w*)?\b|cytotoxic"),
+    ("washout_radiotherapy", r"radio-?therap|radiation|irradiation|\bradiat"),
+    ("washout_hormone_therapy", r"hormon(?:al|e)\s+(?:therap|treatment)|endocrine\s+therap"),
+    ("washout_antibiotics", r"antibiotic"),
+    ("washout_surgery", r"\bsurg(?:ery|eries|ical)\b|\bsuraical\b|\boperation\b"),
+    ("washout_investigational",
+     r"investigational|experimental\s+(?:drug|treatment|therap|agent|product)|"
+     r"(?:clinical|interventional|drug|vaccine)\s+(?:trials?|stud(?:y|ies)|research)"),
+    ("washout_antitumor",
+     r"anti-?\s?tumou?r|anti-?\s?cancer|anti-?neoplastic|cancer\s+(?:treatment|therap)|"
+     r"treatment\s+for\s+cancer|systemic\s+(?:treatment|therapy)\s+for\s+cancer|targeted\s+therap"),
+)
+_GATE_RE = re.compile(r"\b(?:within|in\s+the|prior|before|preceding|since|ago)\b")
+_CAT_RES = tuple((var, re.compile(p)) for var, p in _CATEGORIES)
+_KEYWORDS = ("car", "cell", "mphocyte", "donor", "dli", "gene", "transplant", "hsct", "sct", "bmt", "vaccin",
+             "immuni", "inocul", "steroid", "cortic", "predni", "dexameth", "immuno", "checkpoint", "pd",
+             "ctla", "antibod", "chemo", "cytotox", "radi", "hormon", "endocrine", "antibiotic", "surg",
+             "suraic", "operation", "investigational", "experimental", "trial", "stud", "research",
+             "tumo", "cancer", "neoplastic", "targeted")
+# Statements that permit or merely describe timing, and chronic-use qualifiers that a single
+# washout bound would overstate ("steroids for more than 28 days during the 6 months prior").
+_PERMIT_RE = re.compile(
+    r"\b(?:is|are|will\s+be|be)\s+(?:acceptable|allowed|permitted|eligible)|\ballowed\b|\bpermitted\b|"
+    r"\bpriority\b"
+)
+_CHRONIC_RE = re.compile(
+    r">\s*\d+\s*(?:days?|weeks?)\s+(?:cumulative|of)|for\s+>\s*\d+\s*(?:days?|weeks?)|"
+    r"\(\s*(?:>|longer\s+than)\s*\d+\s*(?:days?|weeks?)\s*\)|\blonger\s+than\s+\d+\s*(?:days?|weeks?)"
+)
+_NEG_RE = re.compile(r"^\W*(?:no|not|without|none|never)\b|\b(?:no|not|without)\s+(?:\w+\s+){0,3}$")
+_PARENS_RE = re.compile(r"\([^()]*\)")
+# Run-on registry text ("...transplant Prior multiple transfusions ... within 30 days") has no
+# punctuation between items; a capitalized word right after a lower-case one starts a new one.
+_SPACE_RE = re.compile(r"(?<=[a-z0-9)\]]) (?=[a-z]{2})")
+_LIST_CUT_RE = re.compile(r"\(?\s*\b(?:including|such\s+as|e\.g\.?|i\.e\.?|like)\b")
+_CLAUSE_CUT_RE = re.compile(r"\b(?:and|or)\s+(?:had|has|have|was|were|is|are)\b|:")
+
+
+def _categories(seg: str) -> list[tuple[str, int]]:
+    """Categories named in `seg` with their positions, broader ones first when a list follows."""
+    if not any(k in seg for k in _KEYWORDS):
+        return []
+    found: dict[str, int] = {}
+    for var, rx in _CAT_RES:
+        m = rx.search(seg)
+        if m:
+            found[var] = m.start()
+    return sorted(found.items(), key=lambda kv: kv[1])
+
+
+def _select(seg: str, seg_start: int) -> list[tuple[str, int]]:
+    cats = _categories(seg)
+    if not cats:
+        return []
+    cut = _LIST_CUT_RE.search(seg)
+    if cut:  # "anti-tumor therapies, including chemotherapy, ...": keep the head category
+        head = [c for c in cats if c[1] < cut.start()]
+        if head:
+            cats = head
+    return [(v, seg_start + p) for v, p in cats]
+
+
+def _run_on_start(nt: NormText, start: int, end: int) -> int:
+    """Start of the last run-on item inside normalized [start, end)."""
+    best = start
+    orig = nt.orig
+    for m in _SPACE_RE.finditer(nt.text, start, end):
+        o = nt.to_orig(m.end())
+        if o + 1 < len(orig) and orig[o].isupper() and orig[o + 1].islower():
+            best = m.end()
+    return best
+
+
+def extract_washouts(nt: NormText, bounds: list[int], criterion_type: str) -> list[Row]:
+    text = nt.text
+    if not _GATE_RE.search(text):
+        return []
+    rows: list[Row] = []
+    prev_end = 0
+    for m in _WINDOW_RE.finditer(text):
+        cs, ce = clause_bounds(bounds, m.start())
+        seg_start = max(cs, prev_end)
+        prev_end = m.end()
+        if m.group("n1") is not None:
+            n, unit, lower, rel = m.group("n1"), m.group("u"), False, None
+            inclusive = True
+        elif m.group("n2") is not None:
+            n, unit, rel = m.group("n2"), m.group("u2"), m.group("rel")
+            cmp = m.group("cmp")
+            lower = cmp[0] == ">"
+            inclusive = cmp.endswith("=")
+        else:
+            n, unit, lower, rel, inclusive = m.group("n3"), m.group("u3"), False, None, True
+        if re.match(r"\s*(?:after|following)\b", text[m.end():m.end() + 12]):
+            continue  # "within 1 year after infusion" looks forward, not back
+        if _PERMIT_RE.search(_PARENS_RE.sub(" ", text[cs:ce])):
+            continue  # permissions ("... is acceptable") and preferences state no washout
+        seg_start = _run_on_start(nt, seg_start, m.start())
+        if _CHRONIC_RE.search(text[seg_start:m.start()]):
+            continue  # "steroids for more than 28 days during the 6 months prior": not any use
+        value = float(n.replace(",", "")) * TIME_TO_DAYS[unit.rstrip("s") if unit.rstrip("s") in TIME_TO_DAYS
+                                                            else unit]
+        cats: list[tuple[str, int]] = []
+        if rel and rel.startswith(("since", "from", "have")):
+            cats = _select(text[m.end():min(ce, m.end() + 60)], m.end())
+        if not cats:
+            seg = text[seg_start:m.start()]
+            cut = None
+            for cm in _CLAUSE_CUT_RE.finditer(seg):
+                cut = cm
+            if cut and _categories(seg[cut.end():]):
+                seg_start, seg = seg_start + cut.end(), seg[cut.end():]
+            cats = _select(seg, seg_start)
+        if not cats:
+            continue
+        negated = None
+        if criterion_type == "inclusion" and _NEG_RE.search(text[cs:cats[0][1]]):
+            negated = True
+        for var, pos in cats:
+            if lower:
+                rows.append(Row(var, round(value, 4), inclusive, None, None, "days", pos, m.end(), negated=negated))
+            else:
+                rows.append(Row(var, None, None, round(value, 4), inclusive, "days", pos, m.end(), negated=negated))
+    return rows
