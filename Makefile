@@ -10,7 +10,7 @@ STAMP_DEV := $(VENV)/.installed-dev
 DAGSTER_HOME := $(CURDIR)/.dagster_home
 DAGSTER_YAML := $(DAGSTER_HOME)/dagster.yaml
 
-.PHONY: run test dev check eval mirror bench-crawl clean
+.PHONY: run test dev check eval eval-eligibility mirror bench-crawl clean
 
 ## run: ingest the bundled sample (raw/sample) into warehouse/trials.duckdb via Dagster
 # DAGSTER_HOME points at the instance `make dev` uses, so these runs show up in the UI.
@@ -32,6 +32,12 @@ check: $(STAMP_DEV)
 ## eval: extraction quality report
 eval: $(STAMP_DEV)
 	$(BIN)/python -m pipeline.devtools.eval
+
+## eval-eligibility: constraint/flag precision and recall on the hand-labelled criteria, then the
+## cost of constraint extraction relative to parsing a page
+eval-eligibility: $(STAMP_DEV)
+	$(BIN)/python -m pipeline.devtools.eval_eligibility
+	$(BIN)/python -m pipeline.devtools.bench_profiles
 
 ## mirror: a local test mirror of both sites' pages (Veeva style) on http://127.0.0.1:8765
 mirror: $(STAMP_RUN)
@@ -60,3 +66,13 @@ $(STAMP_DEV): $(STAMP_RUN)
 $(DAGSTER_YAML): dagster.yaml
 	@mkdir -p $(DAGSTER_HOME)
 	cp dagster.yaml $@
+
+.PHONY: eval-dedup bench-dedup
+
+## eval-dedup: deduplication precision/recall on the labelled corpus set (pairs with / without a shared id)
+eval-dedup: $(STAMP_DEV)
+	$(BIN)/python -m pipeline.devtools.eval_dedup
+
+## bench-dedup: deduplication time and peak memory at 100k, 300k and 1M synthetic records
+bench-dedup: $(STAMP_RUN)
+	$(BIN)/python -m pipeline.devtools.bench_dedup

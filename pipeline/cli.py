@@ -1,7 +1,8 @@
-"""The `trials` command: ingest pages, run the Dagster assets, query the warehouse.
+"""The `trials` command: ingest pages, run the Dagster assets, query and export the warehouse.
 
 Only argument parsing and error reporting live here; the work is done by
-`pipeline.run`, `pipeline.db.query` and (for `trials run`) `pipeline.defs.materialize`.
+`pipeline.run`, `pipeline.reparse`, `pipeline.export`, `pipeline.db.query` and (for
+`trials run`) `pipeline.defs.materialize`.
 Mistakes a user can fix (missing path, bad SQL, missing or locked warehouse) print one
 line on stderr and exit 1; usage errors exit 2 as argparse does.
 """
@@ -27,8 +28,14 @@ from pipeline.db.connection import (
     open_warehouse,
     resolve_warehouse,
 )
-from pipeline.db.migrate import MigrationError
+from pipeline.db.load import LoadRefused
+from pipeline.db.migrate import MigrationError, applied_versions
 from pipeline.db.query import FORMATS, QueryError, format_result, run_query
+from pipeline.eligibility import FLAGS
+from pipeline.export import FORMATS as EXPORT_FORMATS
+from pipeline.export import ExportError, export_warehouse, format_export
+from pipeline.match import MEASURE_OPTIONS, Patient, format_match, notes, parse_measure, run_match
+from pipeline.reparse import format_reparse, reparse
 from pipeline.run import InputError, crawl_and_ingest, format_crawl, format_summary, ingest
 from pipeline.scrape import SITES, CrawlConfig, RobotsUnreachable, TerminalProgress
 
@@ -50,6 +57,13 @@ def build_parser() -> argparse.ArgumentParser:
         f"warehouse file (default: ${WAREHOUSE_ENV} if set, else {DEFAULT_WAREHOUSE} "
         "relative to the current directory)"
     )
+    wait_help = (
+        "if another process is writing the warehouse, wait up to SECONDS for it to finish "
+        "(default 0: fail at once with a message)"
+    )
+
+    def add_wait(cmd: argparse.ArgumentParser) -> None:
+        cmd.add_argument("--wait", type=_seconds, default=0.0, metavar="SECONDS", help=wait_help)
 
     ingest_cmd = commands.add_parser(
         "ingest", help="read, parse, link and load saved pages",
@@ -58,6 +72,7 @@ def build_parser() -> argparse.ArgumentParser:
     )
     ingest_cmd.add_argument("paths", nargs="+", metavar="PATH", help="page file or folder")
     ingest_cmd.add_argument("--warehouse", metavar="FILE", help=warehouse_help)
+    add_wait(ingest_cmd)
 
     run_cmd = commands.add_parser(
         "run", help="materialize every Dagster asset (the bundled sample by default)",
@@ -65,6 +80,7 @@ def build_parser() -> argparse.ArgumentParser:
                     "(pages under raw/sample) and print the run summary.",
     )
     run_cmd.add_argument("--warehouse", metavar="FILE", help=warehouse_help)
+    add_wait(run_cmd)
 
     crawl_cmd = commands.add_parser(
         "crawl", help="crawl a mirror site politely and load what changed",
@@ -85,6 +101,18 @@ def build_parser() -> argparse.ArgumentParser:
     crawl_cmd.add_argument("--user-agent", metavar="UA", help="User-Agent header")
     crawl_cmd.add_argument("--quiet", action="store_true", help="no progress line")
     crawl_cmd.add_argument("--warehouse", metavar="FILE", help=warehouse_help)
+    add_wait(crawl_cmd)
+
+    reparse_cmd = commands.add_parser(
+        "reparse", help="re-parse pages read by an older parser version (no fetching)",
+        description="Re-parse every page the warehouse holds from another parser version, "
+                    "reading its bytes from the raw store (crawled pages) or its file (ingested "
+                    "pages), and reload the trials they shape. Nothing is fetched.",
+    )
+    reparse_cmd.add_argument("--raw-dir", metavar="DIR", default="raw",
+                             help="raw page store of the crawled pages (default: raw)")
+    reparse_cmd.add_argument("--warehouse", metavar="FILE", help=warehouse_help)
+    add_wait(reparse_cmd)
 
     sql_cmd = commands.add_parser(
         "sql", help="run SQL on the warehouse (read-only)",
@@ -95,11 +123,77 @@ def build_parser() -> argparse.ArgumentParser:
     sql_cmd.add_argument(
         "--format", choices=FORMATS, default="table", help="output format (default: table)"
     )
+    add_wait(sql_cmd)
+
+    export_cmd = commands.add_parser(
+        "export", help="write every table and view as Parquet or CSV files",
+        description="Write every warehouse table and analyst view to DIR, one file each "
+                    "(<name>.parquet or <name>.csv). Parquet keeps lists, dates and timestamps "
+                    "typed. Reads a read-only connection.",
+    )
+    export_cmd.add_argument("directory", metavar="DIR", help="output folder (created if missing)")
+    export_cmd.add_argument("--format", choices=EXPORT_FORMATS, default="parquet",
+                            help="file format (default: parquet)")
+    export_cmd.add_argument("--warehouse", metavar="FILE", help=warehouse_help)
+    add_wait(export_cmd)
+
+    migrate_cmd = commands.add_parser(
+        "migrate", help="upgrade the warehouse schema in place",
+        description="Apply pending schema migrations to the warehouse (creating it if missing) "
+                    "and print its schema version. Loading commands do this too.",
+    )
+    migrate_cmd.add_argument("--warehouse", metavar="FILE", help=warehouse_help)
+    add_wait(migrate_cmd)
+
+    match_cmd = commands.add_parser(
+        "match", help="recruiting trials a patient could join, and why not the others",
+        description="List the recruiting trials whose eligibility constraints admit the patient "
+                    "described by the options, and with --include-excluded the others too, each "
+                    "with the constraints that exclude the patient. Constraints the options say "
+                    "nothing about never exclude (they are counted as not_checked). Read-only; "
+                    "see docs/matching.md for the rules and the same question in SQL.",
+    )
+    match_cmd.add_argument("--age", type=float, metavar="YEARS", help="age in years")
+    match_cmd.add_argument("--ecog", type=float, metavar="N", help="ECOG performance status")
+    for opt in MEASURE_OPTIONS:
+        match_cmd.add_argument(opt.option, type=float, metavar="N", dest=f"measure_{opt.variable}_{opt.unit}",
+                               help=opt.help)
+    match_cmd.add_argument("--value", type=_measure, action="append", default=[], metavar="VAR[:UNIT]=N",
+                           help="any other constrained value, in the constraint unit, e.g. "
+                                "platelets=80, alt:U/L=40, washout_chemotherapy=10 (days since); repeatable")
+    match_cmd.add_argument("--condition", metavar="NAME", help="condition studied, e.g. AML (synonyms are matched)")
+    match_cmd.add_argument("--antigen", action="append", metavar="NAME",
+                           help="antigen the tumour expresses, e.g. CD123 (repeatable); when given, "
+                                "antigens not listed count as not expressed")
+    match_cmd.add_argument("--has", action="append", choices=FLAGS, metavar="FLAG",
+                           help=f"the patient has FLAG (repeatable): {', '.join(FLAGS)}")
+    match_cmd.add_argument("--include-excluded", action="store_true", help="also list the trials that exclude the patient")
+    match_cmd.add_argument("--all-statuses", action="store_true", help="any overall status, not only recruiting")
+    match_cmd.add_argument("--format", choices=FORMATS, default="table", help="output format (default: table)")
+    match_cmd.add_argument("--warehouse", metavar="FILE", help=warehouse_help)
+    add_wait(match_cmd)
     return parser
 
 
+def _measure(text: str) -> tuple[str, float]:
+    try:
+        return parse_measure(text)
+    except ValueError as exc:
+        raise argparse.ArgumentTypeError(str(exc)) from None
+
+
+def _seconds(text: str) -> float:
+    try:
+        value = float(text)
+    except ValueError:
+        raise argparse.ArgumentTypeError(f"not a number of seconds: {text!r}") from None
+    if not value >= 0 or value == float("inf"):
+        raise argparse.ArgumentTypeError(f"not a number of seconds: {text!r}")
+    return value
+
+
 def _cmd_ingest(args: argparse.Namespace, out: TextIO) -> int:
-    summary = ingest(args.paths, resolve_warehouse(args.warehouse))
+    summary = ingest(args.paths, resolve_warehouse(args.warehouse), wait=args.wait)
     print(format_summary(summary), file=out)
     return 0
 
@@ -107,7 +201,7 @@ def _cmd_ingest(args: argparse.Namespace, out: TextIO) -> int:
 def _cmd_run(args: argparse.Namespace, out: TextIO) -> int:
     warehouse = resolve_warehouse(args.warehouse)
     # Fail fast on a locked or broken warehouse: the Dagster resource would keep retrying.
-    open_warehouse(warehouse).close()
+    open_warehouse(warehouse, wait=args.wait).close()
     from pipeline.defs.materialize import RunFailed, materialize_all  # Dagster loads slowly
 
     try:
@@ -139,7 +233,7 @@ def _cmd_crawl(args: argparse.Namespace, out: TextIO) -> int:
     progress = None if args.quiet else TerminalProgress()
     try:
         outcome = crawl_and_ingest(
-            args.source, resolve_warehouse(args.warehouse), args.raw_dir,
+            args.source, resolve_warehouse(args.warehouse), args.raw_dir, wait=args.wait,
             config=dataclasses.replace(CrawlConfig(), **overrides), base_url=args.base_url,
             limit=args.limit, since=args.since, urls_file=args.urls, progress=progress,
         )
@@ -151,12 +245,59 @@ def _cmd_crawl(args: argparse.Namespace, out: TextIO) -> int:
 
 
 def _cmd_sql(args: argparse.Namespace, out: TextIO) -> int:
-    result = run_query(resolve_warehouse(args.warehouse), args.query)
+    result = run_query(resolve_warehouse(args.warehouse), args.query, wait=args.wait)
     print(format_result(result, args.format), file=out)
     return 0
 
 
-_COMMANDS = {"ingest": _cmd_ingest, "run": _cmd_run, "crawl": _cmd_crawl, "sql": _cmd_sql}
+def _cmd_reparse(args: argparse.Namespace, out: TextIO) -> int:
+    result = reparse(resolve_warehouse(args.warehouse), args.raw_dir, wait=args.wait)
+    print(format_reparse(result), file=out)
+    return 0
+
+
+def _cmd_export(args: argparse.Namespace, out: TextIO) -> int:
+    result = export_warehouse(
+        resolve_warehouse(args.warehouse), args.directory, args.format, wait=args.wait
+    )
+    print(format_export(result), file=out)
+    return 0
+
+
+def _cmd_migrate(args: argparse.Namespace, out: TextIO) -> int:
+    warehouse = resolve_warehouse(args.warehouse)
+    conn = open_warehouse(warehouse, wait=args.wait)
+    try:
+        version = max(applied_versions(conn), default=0)
+    finally:
+        conn.close()
+    print(f"Warehouse {warehouse} is at schema version {version}", file=out)
+    return 0
+
+
+def _cmd_match(args: argparse.Namespace, out: TextIO) -> int:
+    measures = {
+        f"{o.variable}|{o.unit}" if o.unit else o.variable: v * o.scale
+        for o in MEASURE_OPTIONS
+        if (v := getattr(args, f"measure_{o.variable}_{o.unit}")) is not None
+    }
+    measures.update(args.value)
+    antigens = None if args.antigen is None else tuple(
+        a.strip() for item in args.antigen for a in item.split(",") if a.strip())
+    patient = Patient(age=args.age, ecog=args.ecog, measures=measures, condition=args.condition,
+                      antigens=antigens, flags=None if args.has is None else tuple(args.has))
+    result = run_match(resolve_warehouse(args.warehouse), patient, include_excluded=args.include_excluded,
+                       all_statuses=args.all_statuses, wait=args.wait)
+    for note in notes(result):
+        print(note, file=sys.stderr)
+    print(format_match(result, args.format), file=out)
+    return 0
+
+
+_COMMANDS = {
+    "ingest": _cmd_ingest, "run": _cmd_run, "crawl": _cmd_crawl, "reparse": _cmd_reparse,
+    "sql": _cmd_sql, "export": _cmd_export, "migrate": _cmd_migrate, "match": _cmd_match,
+}
 
 
 def main(argv: Sequence[str] | None = None) -> int:
@@ -167,7 +308,8 @@ def main(argv: Sequence[str] | None = None) -> int:
         return int(exc.code or 0)
     try:
         return _COMMANDS[args.command](args, sys.stdout)
-    except (UserError, InputError, WarehouseError, MigrationError, QueryError) as exc:
+    except (UserError, InputError, WarehouseError, MigrationError, QueryError, ExportError,
+            LoadRefused) as exc:
         message = str(exc)
     except duckdb.Error as exc:
         message = describe_duckdb_error(resolve_warehouse(args.warehouse), exc)

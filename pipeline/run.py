@@ -21,6 +21,7 @@ import duckdb
 from pipeline import parse
 from pipeline.db.connection import open_warehouse
 from pipeline.db.load import LoadResult, load_batch, naive_utc
+from pipeline.db.profiles import refresh_profiles
 from pipeline.db.schema import ALL_TABLES, invalid_codes
 from pipeline.ingest import UnreadableFile, page_id_for, raw_page_from_bytes, read_pages
 from pipeline.link import LinkedTrial, LinkPage, link_pages
@@ -270,7 +271,7 @@ def plan_links(stored: StoredPages, batch: ParseBatch) -> LinkPlan:
 # --- load -------------------------------------------------------------------------------
 
 def load_plan(conn: duckdb.DuckDBPyConnection, plan: LinkPlan) -> LoadResult:
-    return load_batch(
+    result = load_batch(
         conn,
         new_pages=plan.batch.pages,
         page_trial_ids=plan.page_trial_ids,
@@ -279,6 +280,11 @@ def load_plan(conn: duckdb.DuckDBPyConnection, plan: LinkPlan) -> LoadResult:
         replaced_page_ids=plan.batch.reparsed,
         parser_version=current_parser_version(),
     )
+    # Eligibility and therapy profiles derive from the golden rows just written.  The refresh
+    # finds the trials whose inputs changed by itself, so it also completes a run that died
+    # between the two steps, and backfills a warehouse upgraded to the profile tables.
+    refresh_profiles(conn)
+    return result
 
 
 def summarize(warehouse: str | os.PathLike[str], plan: LinkPlan, result: LoadResult) -> RunSummary:
@@ -315,11 +321,13 @@ def ingest_batch(
 
 
 def ingest(
-    paths: Sequence[str | os.PathLike[str]], warehouse_path: str | os.PathLike[str]
+    paths: Sequence[str | os.PathLike[str]], warehouse_path: str | os.PathLike[str],
+    *, wait: float = 0.0,
 ) -> RunSummary:
-    """Read, parse, link and load `paths` into the warehouse; pages already there are skipped."""
+    """Read, parse, link and load `paths` into the warehouse; pages already there are skipped.
+    `wait`: seconds to wait for another process's lock on the warehouse (0 = fail at once)."""
     raw = read_raw_pages(paths)
-    conn = open_warehouse(warehouse_path)
+    conn = open_warehouse(warehouse_path, wait=wait)
     try:
         return ingest_batch(raw, conn, warehouse_path)
     finally:
@@ -389,10 +397,11 @@ def crawl_into(
 
 
 def crawl_and_ingest(
-    source: str, warehouse_path: str | os.PathLike[str], raw_root: str | os.PathLike[str], **options
+    source: str, warehouse_path: str | os.PathLike[str], raw_root: str | os.PathLike[str],
+    *, wait: float = 0.0, **options
 ) -> CrawlRun:
     """`crawl_into` on the warehouse file at `warehouse_path` (created and migrated if needed)."""
-    conn = open_warehouse(warehouse_path)
+    conn = open_warehouse(warehouse_path, wait=wait)
     try:
         return crawl_into(conn, source, raw_root, warehouse_label=warehouse_path, **options)
     finally:

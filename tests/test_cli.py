@@ -145,8 +145,8 @@ def test_run_materializes_the_default_sample(project_root, sample_page_count, wa
     out = capsys.readouterr().out
     assert f"Pages read: {sample_page_count} " in out
     assert "Rows per table" in out and "Pages quarantined:" in out
-    assert "Checks: no_orphan_rows ok, unique_nct_ids ok, unique_trial_ids ok, " \
-           "valid_enumerations ok" in out
+    assert "Checks: foreign_keys ok, history_matches_trials ok, trials_have_pages ok, " \
+           "unique_keys ok, valid_enumerations ok" in out
     assert count(warehouse_path, "pages") == sample_page_count
 
 
@@ -158,7 +158,8 @@ def test_run_without_the_sample_is_one_line_error(tmp_path, capsys, monkeypatch,
 
 
 @pytest.mark.parametrize("argv", [["--help"], ["ingest", "--help"], ["run", "--help"],
-                                  ["sql", "--help"]])
+                                  ["sql", "--help"], ["crawl", "--help"], ["reparse", "--help"],
+                                  ["export", "--help"], ["migrate", "--help"]])
 def test_every_command_has_help(argv, capsys):
     assert main(argv) == 0
     assert "usage: trials" in capsys.readouterr().out

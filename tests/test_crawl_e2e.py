@@ -37,7 +37,10 @@ def stable_state(warehouse: Path) -> dict[str, list[tuple]]:
     return {
         "pages": rows(warehouse, "SELECT url, source, content_sha256, trial_id, parse_status, parse_error "
                                  "FROM pages ORDER BY ALL"),
-        "trials": rows(warehouse, "SELECT * EXCLUDE (best_page_id) FROM trials ORDER BY trial_id"),
+        # first/last seen, last changed and removed_at are fetch times: they depend on when
+        # (and in how many runs) pages were fetched, so they are left out like best_page_id
+        "trials": rows(warehouse, "SELECT * EXCLUDE (best_page_id, first_seen_at, last_seen_at, "
+                                  "last_changed_at, removed_at) FROM trials ORDER BY trial_id"),
         "criteria": rows(warehouse, "SELECT * FROM criteria ORDER BY ALL"),
         "locations": rows(warehouse, "SELECT * FROM locations ORDER BY ALL"),
         "contacts": rows(warehouse, "SELECT * FROM contacts ORDER BY ALL"),

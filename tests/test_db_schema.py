@@ -43,7 +43,7 @@ def test_migrations_are_numbered_files_in_order():
     found = available_migrations()
     assert found[0].version == 1 and found[0].name == "0001_core.sql"
     assert [m.version for m in found] == sorted({m.version for m in found})
-    assert all(re.fullmatch(r"\d{4}_\w+\.sql", m.name) for m in found)
+    assert all(re.fullmatch(r"\d{4}_\w+\.(sql|py)", m.name) for m in found)
 
 
 @pytest.mark.parametrize("table", sorted(REQUIRED))

@@ -15,8 +15,11 @@ from pipeline.defs.materialize import RunFailed, materialize_all
 from pipeline.run import LinkPlan, ParseBatch, RawBatch, RunSummary
 
 ASSETS = [assets.raw_pages, assets.parsed_pages, assets.trial_records, assets.warehouse_tables]
-CHECKS = [checks.unique_trial_ids, checks.unique_nct_ids, checks.no_orphan_rows,
-          checks.valid_enumerations]
+CHECKS = [checks.unique_keys, checks.foreign_keys, checks.valid_enumerations,
+          checks.trials_have_pages, checks.history_matches_trials]
+CHECK_NAMES = ["unique_keys", "foreign_keys", "valid_enumerations", "trials_have_pages",
+               "history_matches_trials"]
+BLOCKING = {"unique_keys", "foreign_keys", "valid_enumerations", "trials_have_pages"}
 
 
 def materialize(paths, warehouse: Path, **kwargs) -> dg.ExecuteInProcessResult:
@@ -39,8 +42,13 @@ def test_definitions_load_with_every_asset_check_job_and_schedule():
     keys = {key.to_user_string() for key in defs.resolve_all_asset_keys()}
     assert keys == {"raw_pages", "parsed_pages", "trial_records", "warehouse_tables", "mirror_pages"}
     check_keys = {k.name for c in defs.asset_checks or [] for k in c.check_keys}
-    assert check_keys == {"unique_trial_ids", "unique_nct_ids", "no_orphan_rows",
-                          "valid_enumerations"}
+    assert check_keys == set(CHECK_NAMES)
+    blocking = {spec.name for c in defs.asset_checks or [] for spec in c.check_specs if spec.blocking}
+    assert blocking == BLOCKING
+    # every step that opens the warehouse queues on one concurrency pool
+    for key in ("parsed_pages", "trial_records", "warehouse_tables", "mirror_pages"):
+        assert defs.resolve_assets_def(key).get_op_def_for_asset_key(dg.AssetKey(key)).pool \
+            == "warehouse", key
     schedule = defs.resolve_schedule_def("daily_ingest")
     assert schedule.default_status == dg.DefaultScheduleStatus.STOPPED
     assert schedule.job_name == "ingest_job"
@@ -100,8 +108,10 @@ def test_assets_materialize_into_the_warehouse(seeds_dir, warehouse_path, clean_
     assert "| trial_id |" in materialization.metadata["trials_preview"].value
     (parsed_meta,) = result.asset_materializations_for_node("parsed_pages")
     assert parsed_meta.metadata["dagster/row_count"].value == 5
-    assert check_results(result) == dict.fromkeys(
-        ["unique_trial_ids", "unique_nct_ids", "no_orphan_rows", "valid_enumerations"], True)
+    assert check_results(result) == dict.fromkeys(CHECK_NAMES, True)
+    (evaluation,) = [e for e in result.get_asset_check_evaluations() if e.check_name == "unique_keys"]
+    assert evaluation.metadata["tables_checked"].value == 13  # every warehouse table
+    assert "| trial_history | 0 |" in evaluation.metadata["by_table"].value
 
 
 def test_rematerializing_changes_no_row(seeds_dir, warehouse_path, snapshot, clean_env):
@@ -128,15 +138,19 @@ def test_checks_fail_on_a_broken_warehouse(seeds_dir, warehouse_path, clean_env)
         [*ASSETS, *CHECKS],
         resources={"warehouse": DuckDBResource(database=str(warehouse_path))},
         selection=dg.AssetSelection.checks(*CHECKS),
+        raise_on_error=False,
     )
-    assert result.success  # failing checks do not fail the run; they are reported
+    # blocking checks fail their step, so nothing downstream of the warehouse would run
+    assert not result.success
     assert check_results(result) == {
-        "unique_trial_ids": True, "unique_nct_ids": True,
-        "no_orphan_rows": False, "valid_enumerations": False,
+        "unique_keys": True, "foreign_keys": False, "valid_enumerations": False,
+        "trials_have_pages": True, "history_matches_trials": True,
     }
     evaluation = next(e for e in result.get_asset_check_evaluations()
-                      if e.check_name == "no_orphan_rows")
+                      if e.check_name == "foreign_keys")
     assert evaluation.metadata["failures"].value == 1
+    assert evaluation.description == "foreign_keys: 1 failing (conditions: Tnot-a-trial)"
+    assert evaluation.severity == dg.AssetCheckSeverity.ERROR
 
 
 def test_materialize_all_runs_the_default_config(project_root, sample_page_count, warehouse_path,
@@ -145,8 +159,7 @@ def test_materialize_all_runs_the_default_config(project_root, sample_page_count
     outcome = materialize_all(warehouse_path)
     assert outcome.summary.pages_read == sample_page_count
     assert outcome.failed_checks == ()
-    assert {name for name, _, _ in outcome.checks} == {
-        "unique_trial_ids", "unique_nct_ids", "no_orphan_rows", "valid_enumerations"}
+    assert {name for name, _, _ in outcome.checks} == set(CHECK_NAMES)
 
 
 def test_materialize_all_reports_the_root_cause(tmp_path, warehouse_path, monkeypatch, clean_env):

@@ -1,7 +1,8 @@
 """The DuckDB warehouse: schema migrations, connections, bulk loading, checks and queries.
 
-Submodules: migrate (schema), connection (open + errors), schema (table metadata),
-load (bulk writes), checks (data quality), query (read-only SQL for the CLI).
+Submodules: migrate (schema), connection (open, locks, errors), schema (table metadata),
+load (bulk writes), history (trial history and presence), checks (data quality), query
+(read-only SQL for the CLI), sample (the warehouse docs/queries.md is written against).
 """
 
 from pipeline.db.connection import (

@@ -1,18 +1,23 @@
 """Data-quality checks on the warehouse, as plain functions (Dagster wraps them as asset checks).
 
-Each check returns a CheckOutcome with the number of offending rows and a few examples, so
-a failure says what is wrong without opening the database.  Table and column names in the
-SQL come from `pipeline.db.schema` constants, never from input; code lists are parameters.
+Each check covers every table it applies to and returns a CheckOutcome with the number of
+offending rows, a few examples and the failures per table, so a failure says what is wrong
+without opening the database.  Table and column names in the SQL come from
+`pipeline.db.schema` constants, never from input; code lists are parameters.
+
+The BLOCKING checks also run inside every load transaction (pipeline.db.load): a load that
+would break one of them is rolled back, so a broken batch never lands.
 """
 
 from __future__ import annotations
 
-from collections.abc import Callable
-from dataclasses import dataclass
+from collections.abc import Callable, Mapping, Sequence
+from dataclasses import dataclass, field
 
 import duckdb
 
-from pipeline.db.schema import CHILD_TABLES, ENUM_COLUMNS
+from pipeline.db.history import TRACKED_FIELDS, value_text
+from pipeline.db.schema import CHILD_TABLES, ENUM_COLUMNS, KEY_COLUMNS
 from pipeline.vocab import CODES
 
 _EXAMPLES = 5
@@ -24,6 +29,7 @@ class CheckOutcome:
     passed: bool
     failures: int  # offending rows (or values)
     examples: tuple[str, ...] = ()  # a few of them, as text
+    by_table: Mapping[str, int] = field(default_factory=dict)  # every table checked -> failures
 
     @property
     def summary(self) -> str:
@@ -33,66 +39,163 @@ class CheckOutcome:
         return f"{self.name}: {self.failures} failing ({shown})"
 
 
-def _outcome(name: str, failures: list[str]) -> CheckOutcome:
-    return CheckOutcome(name, not failures, len(failures), tuple(failures[:_EXAMPLES]))
+def _outcome(name: str, failures: list[tuple[str, str]], tables: tuple[str, ...]) -> CheckOutcome:
+    """failures: (table, example) pairs."""
+    by_table = dict.fromkeys(tables, 0)
+    for table, _ in failures:
+        by_table[table] = by_table.get(table, 0) + 1
+    return CheckOutcome(
+        name, not failures, len(failures), tuple(e for _, e in failures[:_EXAMPLES]), by_table
+    )
 
 
-def unique_trial_ids(conn: duckdb.DuckDBPyConnection) -> CheckOutcome:
-    rows = conn.execute(
-        "SELECT coalesce(trial_id, '<NULL>'), count(*) FROM trials "
-        "GROUP BY trial_id HAVING count(*) > 1 OR trial_id IS NULL ORDER BY 1"
-    ).fetchall()
-    return _outcome("unique_trial_ids", [f"{tid} x{n}" for tid, n in rows])
+def _collect(
+    conn: duckdb.DuckDBPyConnection, parts: Sequence[tuple[str, list[object]]]
+) -> list[tuple[int, str | None, int | None]]:
+    """Run every part (a query yielding columns k, n) as one UNION ALL query: the checks run
+    inside every load, so one round trip per check rather than one per table."""
+    if not parts:
+        return []
+    sql = " UNION ALL ".join(
+        f"SELECT {i} AS part, CAST(k AS VARCHAR) AS k, CAST(n AS BIGINT) AS n FROM ({query})"
+        for i, (query, _) in enumerate(parts)
+    )
+    params = [p for _, ps in parts for p in ps]
+    return conn.execute(sql + " ORDER BY part, k", params).fetchall()
 
 
-def unique_nct_ids(conn: duckdb.DuckDBPyConnection) -> CheckOutcome:
-    rows = conn.execute(
-        "SELECT nct_id, count(*) FROM trials WHERE nct_id IS NOT NULL "
-        "GROUP BY nct_id HAVING count(*) > 1 ORDER BY 1"
-    ).fetchall()
-    return _outcome("unique_nct_ids", [f"{nct} x{n}" for nct, n in rows])
+def unique_keys(conn: duckdb.DuckDBPyConnection) -> CheckOutcome:
+    """Every table's key (schema.KEY_COLUMNS) is never NULL and never repeated; an NCT ID
+    belongs to one trial at most."""
+    labels: list[tuple[str, str]] = []
+    parts: list[tuple[str, list[object]]] = []
+    for table, cols in KEY_COLUMNS.items():
+        keys = ", ".join(cols)
+        shown = ", ".join(f"coalesce(CAST({c} AS VARCHAR), '<NULL>')" for c in cols)
+        any_null = " OR ".join(f"{c} IS NULL" for c in cols)
+        labels.append((table, table))
+        parts.append((f"SELECT concat_ws('/', {shown}) AS k, count(*) AS n FROM {table} "
+                       f"GROUP BY {keys} HAVING count(*) > 1 OR bool_or({any_null})", []))
+    labels.append(("trials", "trials.nct_id"))
+    parts.append(("SELECT nct_id AS k, count(*) AS n FROM trials WHERE nct_id IS NOT NULL "
+                  "GROUP BY nct_id HAVING count(*) > 1", []))
+    failures = [(labels[i][0], f"{labels[i][1]}: {key} x{n}") for i, key, n in _collect(conn, parts)]
+    return _outcome("unique_keys", failures, tuple(KEY_COLUMNS))
 
 
-def no_orphan_rows(conn: duckdb.DuckDBPyConnection) -> CheckOutcome:
-    """Every child row and every linked page points at an existing trial; every silver
-    record at an existing page."""
-    failures: list[str] = []
-    queries = [
-        (table, f"SELECT DISTINCT c.trial_id FROM {table} c "
-                "WHERE NOT EXISTS (SELECT 1 FROM trials t WHERE t.trial_id = c.trial_id)")
-        for table in CHILD_TABLES
-    ]
-    queries.append(("pages", "SELECT DISTINCT p.trial_id FROM pages p WHERE p.trial_id IS NOT "
-                             "NULL AND NOT EXISTS (SELECT 1 FROM trials t "
-                             "WHERE t.trial_id = p.trial_id)"))
-    queries.append(("page_records", "SELECT r.page_id FROM page_records r WHERE NOT EXISTS "
-                                    "(SELECT 1 FROM pages p WHERE p.page_id = r.page_id)"))
-    for table, sql in queries:
-        for (key,) in conn.execute(sql + " ORDER BY 1").fetchall():
-            failures.append(f"{table}: {key}")
-    return _outcome("no_orphan_rows", failures)
+def _missing_trial(table: str, column: str = "trial_id") -> str:
+    return (f"SELECT DISTINCT c.{column} AS k, NULL AS n FROM {table} c WHERE c.{column} IS NOT NULL "
+            f"AND NOT EXISTS (SELECT 1 FROM trials t WHERE t.trial_id = c.{column})")
 
 
-def valid_enumerations(conn: duckdb.DuckDBPyConnection) -> CheckOutcome:
-    """Every enumerated column holds only API v2 codes (pipeline.vocab.CODES) or NULL."""
-    failures: list[str] = []
-    for col in ENUM_COLUMNS:
-        codes = sorted(CODES[col.kind])
-        if col.is_list:
-            sql = (f"SELECT DISTINCT v FROM (SELECT unnest({col.column}) AS v FROM {col.table}) "
-                   "WHERE v IS NULL OR NOT list_contains(?, v) ORDER BY 1")
-        else:
-            sql = (f"SELECT DISTINCT {col.column} FROM {col.table} WHERE {col.column} IS NOT NULL "
-                   f"AND NOT list_contains(?, {col.column}) ORDER BY 1")
-        for (value,) in conn.execute(sql, [codes]).fetchall():
-            failures.append(f"{col.table}.{col.column}={value!r}")
-    return _outcome("valid_enumerations", failures)
+def _missing_page(table: str, column: str) -> str:
+    return (f"SELECT DISTINCT c.{column} AS k, NULL AS n FROM {table} c WHERE c.{column} IS NOT NULL "
+            f"AND NOT EXISTS (SELECT 1 FROM pages p WHERE p.page_id = c.{column})")
 
 
-ALL_CHECKS: tuple[Callable[[duckdb.DuckDBPyConnection], CheckOutcome], ...] = (
-    unique_trial_ids, unique_nct_ids, no_orphan_rows, valid_enumerations,
+# (table the failure belongs to, label in examples, SQL returning the dangling keys as k)
+_REFERENCES: tuple[tuple[str, str, str], ...] = (
+    *((t, t, _missing_trial(t)) for t in CHILD_TABLES),
+    ("pages", "pages", _missing_trial("pages")),
+    ("trial_history", "trial_history", _missing_trial("trial_history")),
+    ("page_records", "page_records", _missing_page("page_records", "page_id")),
+    ("trials", "trials.best_page_id", _missing_page("trials", "best_page_id")),
+    ("trial_history", "trial_history.page_id", _missing_page("trial_history", "page_id")),
+    ("arm_interventions", "arm_interventions.arm_position",
+     "SELECT DISTINCT ai.trial_id || '/' || ai.arm_position AS k, NULL AS n "
+     "FROM arm_interventions ai WHERE NOT EXISTS (SELECT 1 FROM arms a "
+     "WHERE a.trial_id = ai.trial_id AND a.position = ai.arm_position)"),
+    ("criteria", "criteria.parent_ordinal",
+     "SELECT DISTINCT c.trial_id || '/' || c.criterion_type || '/' || c.ordinal AS k, NULL AS n "
+     "FROM criteria c WHERE c.parent_ordinal IS NOT NULL AND NOT EXISTS (SELECT 1 FROM criteria p "
+     "WHERE p.trial_id = c.trial_id AND p.criterion_type = c.criterion_type "
+     "AND p.ordinal = c.parent_ordinal)"),
 )
 
 
-def run_checks(conn: duckdb.DuckDBPyConnection) -> tuple[CheckOutcome, ...]:
-    return tuple(check(conn) for check in ALL_CHECKS)
+def foreign_keys(conn: duckdb.DuckDBPyConnection) -> CheckOutcome:
+    """Every reference resolves: child rows, linked pages and history rows point at an existing
+    trial; silver records, best pages and history rows at an existing page; arm interventions
+    at their arm; sub-criteria at their parent criterion."""
+    rows = _collect(conn, [(sql, []) for _, _, sql in _REFERENCES])
+    failures = [(_REFERENCES[i][0], f"{_REFERENCES[i][1]}: {key}") for i, key, _ in rows]
+    return _outcome("foreign_keys", failures, tuple(dict.fromkeys(t for t, _, _ in _REFERENCES)))
+
+
+def valid_enumerations(conn: duckdb.DuckDBPyConnection) -> CheckOutcome:
+    """Every enumerated column holds only API v2 codes (pipeline.vocab.CODES) or NULL, and
+    history only tracked field names."""
+    columns = [(c.table, c.column, sorted(CODES[c.kind]), c.is_list) for c in ENUM_COLUMNS]
+    columns.append(("trial_history", "field", sorted(TRACKED_FIELDS), False))
+    parts: list[tuple[str, list[object]]] = []
+    for table, column, codes, is_list in columns:
+        if is_list:
+            sql = (f"SELECT DISTINCT v AS k, NULL AS n FROM (SELECT unnest({column}) AS v FROM {table}) "
+                   "WHERE v IS NULL OR NOT list_contains(?, v)")
+        else:
+            sql = (f"SELECT DISTINCT {column} AS k, NULL AS n FROM {table} WHERE {column} IS NOT NULL "
+                   f"AND NOT list_contains(?, {column})")
+        parts.append((sql, [codes]))
+    failures = [(columns[i][0], f"{columns[i][0]}.{columns[i][1]}={value!r}")
+                for i, value, _ in _collect(conn, parts)]
+    return _outcome("valid_enumerations", failures, tuple(dict.fromkeys(t for t, *_ in columns)))
+
+
+def trials_have_pages(conn: duckdb.DuckDBPyConnection) -> CheckOutcome:
+    """No trial without a page (and page_count is right); no parsed page without a trial."""
+    failures: list[tuple[str, str]] = []
+    rows = conn.execute(
+        "SELECT t.trial_id, count(p.page_id), t.page_count FROM trials t "
+        "LEFT JOIN pages p ON p.trial_id = t.trial_id GROUP BY t.trial_id, t.page_count "
+        "HAVING count(p.page_id) = 0 OR count(p.page_id) IS DISTINCT FROM t.page_count ORDER BY 1"
+    ).fetchall()
+    failures.extend(("trials", f"trials: {tid} has {n} pages, page_count {pc}") for tid, n, pc in rows)
+    rows = conn.execute(
+        "SELECT p.page_id FROM pages p JOIN page_records r USING (page_id) "
+        "WHERE p.trial_id IS NULL AND p.parse_status <> 'rejected' ORDER BY 1"
+    ).fetchall()
+    failures.extend(("pages", f"pages: {pid} parsed but in no trial") for (pid,) in rows)
+    return _outcome("trials_have_pages", failures, ("trials", "pages"))
+
+
+def history_matches_trials(conn: duckdb.DuckDBPyConnection) -> CheckOutcome:
+    """The latest history value of each tracked field equals the trial's current value, and
+    every trial has first_seen_at <= last_changed_at."""
+    failures: list[tuple[str, str]] = []
+    for name in TRACKED_FIELDS:  # our own constant names
+        rows = conn.execute(
+            f"SELECT h.trial_id, h.new_value, t.{name} FROM (SELECT trial_id, "
+            "arg_max(new_value, observed_at) AS new_value FROM trial_history "
+            "WHERE field = ? GROUP BY trial_id) h JOIN trials t USING (trial_id) ORDER BY 1",
+            [name],
+        ).fetchall()
+        for trial_id, latest, current in rows:
+            if latest != value_text(current):
+                failures.append(("trial_history", f"{trial_id}.{name}: history {latest!r}, "
+                                                  f"trials {value_text(current)!r}"))
+    rows = conn.execute(
+        "SELECT trial_id FROM trials WHERE first_seen_at IS NULL OR last_changed_at IS NULL "
+        "OR last_changed_at < first_seen_at ORDER BY 1"
+    ).fetchall()
+    failures.extend(("trials", f"trials: {tid} first_seen_at/last_changed_at") for (tid,) in rows)
+    return _outcome("history_matches_trials", failures, ("trial_history", "trials"))
+
+
+Check = Callable[[duckdb.DuckDBPyConnection], CheckOutcome]
+
+# Integrity the warehouse must never lose: the load refuses to commit when one fails.
+BLOCKING_CHECKS: tuple[Check, ...] = (unique_keys, foreign_keys, valid_enumerations, trials_have_pages)
+ALL_CHECKS: tuple[Check, ...] = (*BLOCKING_CHECKS, history_matches_trials)
+
+
+def run_checks(
+    conn: duckdb.DuckDBPyConnection, checks: tuple[Check, ...] = ALL_CHECKS
+) -> tuple[CheckOutcome, ...]:
+    return tuple(check(conn) for check in checks)
+
+
+__all__ = [
+    "ALL_CHECKS", "BLOCKING_CHECKS", "CheckOutcome", "foreign_keys",
+    "history_matches_trials", "run_checks", "trials_have_pages", "unique_keys",
+    "valid_enumerations",
+]

@@ -1,14 +1,21 @@
-"""Open the warehouse file, turning DuckDB's errors into one-line messages for people."""
+"""Open the warehouse file, turning DuckDB's errors into one-line messages for people.
+
+DuckDB lets one process write a file and nobody else open it meanwhile (not even read-only),
+so a second run, or `trials sql` during a load, finds it locked.  open_warehouse either
+fails at once with a one-line message naming the holder, or, given `wait`, retries until
+the lock is free or the time is up.
+"""
 
 from __future__ import annotations
 
 import os
 import re
+import time
 from pathlib import Path
 
 import duckdb
 
-from pipeline.db.migrate import migrate
+from pipeline.db.migrate import migrate, pending_migrations
 
 DEFAULT_WAREHOUSE = "warehouse/trials.duckdb"
 WAREHOUSE_ENV = "TRIALS_WAREHOUSE"
@@ -29,35 +36,74 @@ def is_lock_error(exc: BaseException) -> bool:
     return "Could not set lock" in str(exc)
 
 
-def describe_duckdb_error(path: str | os.PathLike[str], exc: BaseException) -> str:
+def describe_duckdb_error(
+    path: str | os.PathLike[str], exc: BaseException, *, read_only: bool = False,
+    waited: float = 0.0,
+) -> str:
     """One line explaining `exc`, raised while opening or using the warehouse at `path`."""
     text = str(exc)
     if is_lock_error(exc):
         holder = re.search(r"\(PID (\d+)\)", text)
         who = f" (process {holder.group(1)})" if holder else ""
-        return f"warehouse {path} is locked by another process{who}; close it and retry"
+        after = f" after waiting {waited:g}s" if waited else ""
+        if read_only:
+            return (f"warehouse {path} is locked by another process{who}{after}: DuckDB allows "
+                    "no readers while a run writes it; retry when it finishes, or pass --wait SECONDS")
+        return (f"warehouse {path} is locked by another process{who}{after}; close it and retry, "
+                "or pass --wait SECONDS")
     first = text.strip().splitlines()[0] if text.strip() else type(exc).__name__
     return first
 
 
+def _connect(target: Path, read_only: bool, wait: float) -> duckdb.DuckDBPyConnection:
+    """duckdb.connect, retrying while another process holds the lock, for up to `wait` s."""
+    deadline = time.monotonic() + max(0.0, wait)
+    delay = 0.05
+    while True:
+        try:
+            return duckdb.connect(str(target), read_only=read_only)
+        except duckdb.Error as exc:
+            left = deadline - time.monotonic()
+            if is_lock_error(exc) and left > 0:
+                time.sleep(min(delay, left))
+                delay = min(delay * 2, 1.0)
+                continue
+            reason = describe_duckdb_error(
+                target, exc, read_only=read_only, waited=wait if is_lock_error(exc) else 0.0
+            )
+            raise WarehouseError(
+                reason if is_lock_error(exc) else f"cannot open {target}: {reason}"
+            ) from exc
+
+
 def open_warehouse(
-    path: str | os.PathLike[str], *, read_only: bool = False
+    path: str | os.PathLike[str], *, read_only: bool = False, wait: float = 0.0
 ) -> duckdb.DuckDBPyConnection:
     """Connect to the warehouse; writable connections create the file and apply migrations.
 
-    Read-only connections never create or upgrade anything: a missing file is an error.
+    Read-only connections never create or upgrade anything: a missing file, or one whose
+    schema is older than this code, is an error saying what to run.  `wait`: seconds to keep
+    retrying while another process holds the file's lock (0 = fail at once).
     """
     target = Path(path)
     if read_only and not target.is_file():
         raise WarehouseError(f"warehouse not found: {target} (run `trials ingest` first)")
     if not read_only and str(target) != ":memory:":
         target.parent.mkdir(parents=True, exist_ok=True)
-    try:
-        conn = duckdb.connect(str(target), read_only=read_only)
-    except duckdb.Error as exc:
-        reason = describe_duckdb_error(target, exc)
-        raise WarehouseError(reason if is_lock_error(exc) else f"cannot open {target}: {reason}") from exc
-    if not read_only:
+    conn = _connect(target, read_only, wait)
+    if read_only:
+        try:
+            pending = pending_migrations(conn)
+        except duckdb.Error as exc:
+            conn.close()
+            raise WarehouseError(f"cannot open {target}: {describe_duckdb_error(target, exc)}") from exc
+        if pending:
+            conn.close()
+            raise WarehouseError(
+                f"warehouse {target} has an older schema (missing {', '.join(m.name for m in pending)}); "
+                "run `trials migrate` (or any loading command) to upgrade it in place"
+            )
+    else:
         try:
             migrate(conn)
         except Exception:

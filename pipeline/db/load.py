@@ -6,23 +6,50 @@ Either the whole batch lands or, on any error, nothing does.
 
 Idempotency: page rows are insert-only (a page_id already present is left alone), and
 the golden rows of every trial the batch touches are deleted and re-inserted, so loading
-the same batch twice leaves identical values.
+the same batch twice leaves identical values.  The same goes for those trials' history,
+which is recomputed from their pages (pipeline.db.history); presence columns are refreshed
+for every trial but written only where they differ.
+
+Before committing, the blocking data-quality checks (pipeline.db.checks) run inside the
+transaction: a batch that would break the warehouse's integrity is rolled back with
+LoadRefused instead of landing.
 """
 
 from __future__ import annotations
 
 import datetime as dt
+import os
+import time
 from collections.abc import Iterable, Mapping, Sequence
 from dataclasses import dataclass
 
 import duckdb
 import pyarrow as pa
 
-from pipeline.db.schema import ALL_TABLES, ARROW_SCHEMAS, CHILD_TABLES, GOLDEN_TABLES
-from pipeline.link import LinkedTrial
+from pipeline.db import history
+from pipeline.db.checks import BLOCKING_CHECKS, run_checks
+from pipeline.db.schema import (
+    ALL_TABLES,
+    ARROW_SCHEMAS,
+    CHILD_TABLES,
+    GOLDEN_TABLES,
+    TRIAL_TIME_COLUMNS,
+)
+from pipeline.link import LinkedTrial, LinkPage
 from pipeline.models import ParsedPage
 from pipeline.serialize import record_to_json
 from pipeline.vocab import to_code
+
+
+# Tests only: the path of a marker file the load writes once it is inside its transaction
+# (everything written, nothing committed), then it sleeps PAUSE_SECONDS_ENV seconds (default
+# 60) -- so a test can kill the process mid-load, or hold the write lock while it looks.
+PAUSE_ENV = "TRIALS_TEST_PAUSE_IN_LOAD"
+PAUSE_SECONDS_ENV = "TRIALS_TEST_PAUSE_SECONDS"
+
+
+class LoadRefused(Exception):
+    """The batch would break the warehouse's integrity; nothing was written.  One line."""
 
 
 @dataclass(frozen=True, slots=True)
@@ -151,6 +178,40 @@ def _ids_table(ids: Iterable[str]) -> pa.Table:
     return pa.table({"trial_id": pa.array(sorted(set(ids)), type=pa.string())})
 
 
+def trial_timelines(
+    conn: duckdb.DuckDBPyConnection,
+    trials: Sequence[LinkedTrial],
+    new_pages: Sequence[ParsedPage],
+) -> list[history.Timeline]:
+    """Each trial's history replayed over all of its pages (this batch's and stored ones)."""
+    pages: dict[str, LinkPage] = {
+        p.page_id: LinkPage(p.page_id, p.source, naive_utc(p.fetched_at), p.record)
+        for p in new_pages
+        if p.record is not None and p.parse_status in ("ok", "partial")
+    }
+    pages = {
+        **history.stored_link_pages(
+            conn, [pid for t in trials for pid in t.page_ids if pid not in pages]),
+        **pages,
+    }
+    return [
+        history.replay(
+            t.trial_id, [pages[pid] for pid in t.page_ids if pid in pages],
+            history.tracked_values(t.record),
+        )
+        for t in trials
+    ]
+
+
+def _pause_for_tests() -> None:
+    marker = os.environ.get(PAUSE_ENV)
+    if not marker:
+        return
+    with open(marker, "w", encoding="utf-8") as fh:
+        fh.write(str(os.getpid()))
+    time.sleep(float(os.environ.get(PAUSE_SECONDS_ENV) or 60))
+
+
 def table_counts(conn: duckdb.DuckDBPyConnection) -> dict[str, int]:
     counts: dict[str, int] = {}
     for name in ALL_TABLES:  # names come from our own constant, never from input
@@ -234,8 +295,22 @@ def load_batch(
         for name in (*CHILD_TABLES, "trials"):  # children first, parents last
             run(f"DELETE FROM {name} WHERE trial_id IN (SELECT trial_id FROM _load_delete_ids)")
         for name in GOLDEN_TABLES:
-            view = register(f"_load_{name}", frames[name])
+            frame = frames[name]
+            if name == "trials":  # filled below from the page timeline and the crawl log
+                frame = frame.drop_columns(list(TRIAL_TIME_COLUMNS))
+            view = register(f"_load_{name}", frame)
             written[name] = run(f"INSERT INTO {name} BY NAME SELECT * FROM {view}")
+        run("DELETE FROM trial_history WHERE trial_id IN (SELECT trial_id FROM _load_delete_ids)")
+        written["trial_history"] = history.write_timelines(
+            conn, trial_timelines(conn, trials, new_pages)
+        )
+        history.refresh_presence(conn)
+        # A batch with nothing in it cannot break integrity; skip the scans then.
+        touched = bool(new_pages or trials or stale or page_trial_ids)
+        failed = [o.summary for o in run_checks(conn, BLOCKING_CHECKS) if not o.passed] if touched else []
+        if failed:
+            raise LoadRefused("load refused, nothing written: " + "; ".join(failed))
+        _pause_for_tests()
         conn.commit()
     except BaseException:
         conn.rollback()

@@ -30,19 +30,25 @@ class QueryResult:
     rows: tuple[tuple[Any, ...], ...]
 
 
-def run_query(warehouse: str | os.PathLike[str], sql: str) -> QueryResult:
-    """Execute `sql` read-only; WarehouseError for file problems, QueryError for SQL ones."""
-    conn = open_warehouse(warehouse, read_only=True)
+def execute(conn: duckdb.DuckDBPyConnection, sql: str, label: str | os.PathLike[str] = "") -> QueryResult:
+    """Run `sql` on an open connection; QueryError (one line) when the SQL fails."""
     try:
-        try:
-            cursor = conn.execute(sql)
-            columns = tuple(d[0] for d in cursor.description or ())
-            rows = tuple(tuple(r) for r in cursor.fetchall()) if columns else ()
-        except duckdb.Error as exc:
-            raise QueryError(describe_duckdb_error(warehouse, exc)) from exc
+        cursor = conn.execute(sql)
+        columns = tuple(d[0] for d in cursor.description or ())
+        rows = tuple(tuple(r) for r in cursor.fetchall()) if columns else ()
+    except duckdb.Error as exc:
+        raise QueryError(describe_duckdb_error(label, exc)) from exc
+    return QueryResult(columns, rows)
+
+
+def run_query(warehouse: str | os.PathLike[str], sql: str, *, wait: float = 0.0) -> QueryResult:
+    """Execute `sql` read-only; WarehouseError for file problems (including a lock held for
+    longer than `wait` seconds by a run writing the warehouse), QueryError for SQL ones."""
+    conn = open_warehouse(warehouse, read_only=True, wait=wait)
+    try:
+        return execute(conn, sql, warehouse)
     finally:
         conn.close()
-    return QueryResult(columns, rows)
 
 
 def _jsonable(value: Any) -> Any:
@@ -109,5 +115,5 @@ def format_result(result: QueryResult, fmt: OutputFormat = "table") -> str:
 
 __all__ = [
     "FORMATS", "OutputFormat", "QueryError", "QueryResult", "WarehouseError",
-    "format_result", "run_query",
+    "execute", "format_result", "run_query",
 ]

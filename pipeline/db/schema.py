@@ -17,6 +17,7 @@ from pipeline.vocab import CODES
 _STR = pa.string()
 _INT = pa.int32()
 _STRS = pa.list_(pa.string())
+_TS = pa.timestamp("us")
 
 ARROW_SCHEMAS: dict[str, pa.Schema] = {
     "pages": pa.schema([
@@ -37,6 +38,9 @@ ARROW_SCHEMAS: dict[str, pa.Schema] = {
         ("completion_date", pa.date32()), ("first_submitted_date", pa.date32()),
         ("last_update_date", pa.date32()), ("funder_types", _STRS), ("sources", _STRS),
         ("page_count", _INT), ("best_page_id", _STR),
+        # 0003_history.sql; maintained by pipeline.db.history after the golden insert
+        ("first_seen_at", _TS), ("last_seen_at", _TS), ("last_changed_at", _TS),
+        ("removed_from_source", pa.bool_()), ("removed_at", _TS),
     ]),
     "identifiers": pa.schema([
         ("trial_id", _STR), ("position", _INT), ("id_type", _STR), ("id_value", _STR),
@@ -68,7 +72,16 @@ ARROW_SCHEMAS: dict[str, pa.Schema] = {
         ("trial_id", _STR), ("position", _INT), ("facility", _STR), ("city", _STR),
         ("state", _STR), ("country", _STR), ("status", _STR),
     ]),
+    "trial_history": pa.schema([
+        ("trial_id", _STR), ("field", _STR), ("old_value", _STR), ("new_value", _STR),
+        ("observed_at", _TS), ("page_id", _STR),
+    ]),
 }
+
+# trials columns the history/presence step fills, not the golden merge.
+TRIAL_TIME_COLUMNS: tuple[str, ...] = (
+    "first_seen_at", "last_seen_at", "last_changed_at", "removed_from_source", "removed_at",
+)
 
 # Tables holding one trial's golden data, keyed by trial_id; replaced as a whole per trial.
 CHILD_TABLES: tuple[str, ...] = (
@@ -76,7 +89,26 @@ CHILD_TABLES: tuple[str, ...] = (
     "criteria", "contacts", "locations",
 )
 GOLDEN_TABLES: tuple[str, ...] = ("trials", *CHILD_TABLES)
-ALL_TABLES: tuple[str, ...] = ("pages", "page_records", *GOLDEN_TABLES)
+# trial_history is replaced per trial too, but from the page timeline (pipeline.db.history).
+ALL_TABLES: tuple[str, ...] = ("pages", "page_records", *GOLDEN_TABLES, "trial_history")
+
+
+# What identifies a row of each table (asset check `unique_keys`); NULL in a key is a failure.
+KEY_COLUMNS: dict[str, tuple[str, ...]] = {
+    "pages": ("page_id",),
+    "page_records": ("page_id",),
+    "trials": ("trial_id",),
+    "identifiers": ("trial_id", "position"),
+    "conditions": ("trial_id", "position"),
+    "keywords": ("trial_id", "position"),
+    "interventions": ("trial_id", "position"),
+    "arms": ("trial_id", "position"),
+    "arm_interventions": ("trial_id", "arm_position", "position"),
+    "criteria": ("trial_id", "criterion_type", "ordinal"),
+    "contacts": ("trial_id", "position"),
+    "locations": ("trial_id", "position"),
+    "trial_history": ("trial_id", "field", "observed_at"),
+}
 
 
 @dataclass(frozen=True, slots=True)

@@ -18,6 +18,11 @@ from pipeline.ingest import UnreadableFile
 
 DEFAULT_PATHS = ("raw/sample",)
 
+# Every step that opens the warehouse shares this concurrency pool: DuckDB allows one
+# writing process per file, so with a pool limit of 1 (dagster.yaml) steps of concurrent
+# runs queue for the file instead of failing on its lock.
+WAREHOUSE_POOL = "warehouse"
+
 
 @contextmanager
 def warehouse_connection(warehouse: DuckDBResource) -> Iterator[duckdb.DuckDBPyConnection]:
@@ -53,7 +58,7 @@ def raw_pages(config: RawPagesConfig) -> dg.Output[run.RawBatch]:
     })
 
 
-@dg.asset(group_name="ingest", kinds={"python"})
+@dg.asset(group_name="ingest", kinds={"python"}, pool=WAREHOUSE_POOL)
 def parsed_pages(
     warehouse: DuckDBResource, raw_pages: run.RawBatch
 ) -> dg.Output[run.ParseBatch]:
@@ -74,7 +79,7 @@ def parsed_pages(
     })
 
 
-@dg.asset(group_name="ingest", kinds={"python"})
+@dg.asset(group_name="ingest", kinds={"python"}, pool=WAREHOUSE_POOL)
 def trial_records(warehouse: DuckDBResource, parsed_pages: run.ParseBatch) -> dg.Output[run.LinkPlan]:
     """Golden trial records for every trial the new pages create or change, linked across pages."""
     with warehouse_connection(warehouse) as conn:
@@ -92,11 +97,11 @@ def trial_records(warehouse: DuckDBResource, parsed_pages: run.ParseBatch) -> dg
     })
 
 
-@dg.asset(group_name="ingest", kinds={"duckdb"})
+@dg.asset(group_name="ingest", kinds={"duckdb"}, pool=WAREHOUSE_POOL)
 def warehouse_tables(
     warehouse: DuckDBResource, trial_records: run.LinkPlan
 ) -> dg.Output[run.RunSummary]:
-    """The DuckDB warehouse tables (pages, page_records, trials and their child tables)."""
+    """The DuckDB warehouse tables (pages, page_records, trials, their child tables, history)."""
     with warehouse_connection(warehouse) as conn:
         result = run.load_plan(conn, trial_records)
         cursor = conn.execute(
@@ -109,6 +114,7 @@ def warehouse_tables(
         "dagster/row_count": result.table_rows.get("trials", 0),
         "trials_loaded": summary.trials_loaded,
         "pages_quarantined": len(summary.quarantined),
+        "history_rows_written": summary.rows_written.get("trial_history", 0),
         **{f"rows_{t}": result.table_rows.get(t, 0) for t in ALL_TABLES},
         "trials_preview": dg.MetadataValue.md(markdown_table(
             ("trial_id", "nct_id", "brief_title", "overall_status", "pages"), preview_rows

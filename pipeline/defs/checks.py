@@ -1,28 +1,49 @@
-"""Asset checks on the warehouse tables; the checks themselves live in pipeline.db.checks."""
+"""Asset checks on the warehouse tables; the checks themselves live in pipeline.db.checks.
+
+Each check covers every table it applies to and reports failures per table in its metadata
+(visible on the warehouse_tables asset in the UI).  The integrity checks are blocking: a
+failure stops anything downstream of the warehouse in the same run.  The load itself runs
+the same checks inside its transaction and refuses to commit a batch that breaks them
+(pipeline.db.load), so a failure here means the file was changed outside the pipeline.
+"""
 
 
-from collections.abc import Callable
+from collections.abc import Mapping
 
 import dagster as dg
-import duckdb
 from dagster_duckdb import DuckDBResource
 
 from pipeline.db import checks
-from pipeline.defs.assets import warehouse_connection
+from pipeline.defs.assets import WAREHOUSE_POOL, warehouse_connection
+
+
+def _per_table(by_table: Mapping[str, int]) -> str:
+    """Every table the check covered (not cut to a preview: the list is the point)."""
+    return "| table | failures |\n|---|---|\n" + "".join(
+        f"| {table} | {n} |\n" for table, n in sorted(by_table.items())
+    )
 
 
 def _warehouse_check(
-    check: Callable[[duckdb.DuckDBPyConnection], checks.CheckOutcome], description: str
+    check: checks.Check, description: str, *, blocking: bool
 ) -> dg.AssetChecksDefinition:
-    @dg.asset_check(asset="warehouse_tables", name=check.__name__, description=description)
+    severity = dg.AssetCheckSeverity.ERROR if blocking else dg.AssetCheckSeverity.WARN
+
+    @dg.asset_check(
+        asset="warehouse_tables", name=check.__name__, description=description,
+        blocking=blocking, pool=WAREHOUSE_POOL,
+    )
     def _check(warehouse: DuckDBResource) -> dg.AssetCheckResult:
         with warehouse_connection(warehouse) as conn:
             outcome = check(conn)
         return dg.AssetCheckResult(
             passed=outcome.passed,
+            severity=severity,
             description=outcome.summary,
             metadata={
                 "failures": outcome.failures,
+                "tables_checked": len(outcome.by_table),
+                "by_table": dg.MetadataValue.md(_per_table(outcome.by_table)),
                 "examples": dg.MetadataValue.md(
                     "\n".join(f"- `{e}`" for e in outcome.examples) or "none"
                 ),
@@ -32,16 +53,29 @@ def _warehouse_check(
     return _check
 
 
-unique_trial_ids = _warehouse_check(
-    checks.unique_trial_ids, "trials.trial_id is never NULL and never repeated."
+unique_keys = _warehouse_check(
+    checks.unique_keys,
+    "Every table's key is never NULL and never repeated; no NCT ID on two trials.",
+    blocking=True,
 )
-unique_nct_ids = _warehouse_check(
-    checks.unique_nct_ids, "No NCT ID belongs to more than one trial."
-)
-no_orphan_rows = _warehouse_check(
-    checks.no_orphan_rows,
-    "Child rows and linked pages point at existing trials; silver records at existing pages.",
+foreign_keys = _warehouse_check(
+    checks.foreign_keys,
+    "Every reference resolves: child, page and history rows to trials; records, best pages "
+    "and history rows to pages; arm interventions to arms; sub-criteria to their parent.",
+    blocking=True,
 )
 valid_enumerations = _warehouse_check(
-    checks.valid_enumerations, "Enumerated columns hold only API v2 codes (pipeline.vocab.CODES)."
+    checks.valid_enumerations,
+    "Enumerated columns hold only API v2 codes (pipeline.vocab.CODES); history only tracked fields.",
+    blocking=True,
+)
+trials_have_pages = _warehouse_check(
+    checks.trials_have_pages,
+    "No trial without a page (page_count matches); no parsed page without a trial.",
+    blocking=True,
+)
+history_matches_trials = _warehouse_check(
+    checks.history_matches_trials,
+    "The latest history value of each tracked field equals the trial's current value.",
+    blocking=False,
 )

@@ -7,7 +7,7 @@ from dagster_duckdb import DuckDBResource
 from pydantic import Field
 
 from pipeline import run
-from pipeline.defs.assets import warehouse_connection
+from pipeline.defs.assets import WAREHOUSE_POOL, warehouse_connection
 from pipeline.defs.metadata import markdown_table
 from pipeline.scrape import DEFAULT_USER_AGENT, SITES, CrawlConfig
 
@@ -23,7 +23,7 @@ class MirrorCrawlConfig(dg.Config):
     user_agent: str = Field(DEFAULT_USER_AGENT, description="User-Agent sent to the sites.")
 
 
-@dg.asset(partitions_def=sources, group_name="crawl", kinds={"python", "duckdb"})
+@dg.asset(partitions_def=sources, group_name="crawl", kinds={"python", "duckdb"}, pool=WAREHOUSE_POOL)
 def mirror_pages(
     context: dg.AssetExecutionContext, config: MirrorCrawlConfig, warehouse: DuckDBResource
 ) -> dg.MaterializeResult:

@@ -8,7 +8,7 @@ from pipeline.eligibility.extract import analyze, extract_constraints, flags, pr
 from pipeline.eligibility.model import FLAGS, VARIABLES, Constraint, CriterionProfile
 
 # Bump when extraction output changes, so stored rows can be traced to the code that made them.
-EXTRACTOR_VERSION = "1"
+EXTRACTOR_VERSION = "2"
 
 __all__ = [
     "EXTRACTOR_VERSION",

@@ -39,7 +39,7 @@ _AGE_INHERIT_GAP_RE = re.compile(r"^[\s,;]*(?:and|or|to)?[\s,;]*$")
 
 
 def _label_condition(nt: NormText, before_start: int, before: str) -> tuple[str | None, str]:
-    m = _LABEL_RE.search(before)
+    m = _LABEL_RE.search(before) if ":" in before else None  # (a substring test is much cheaper)
     if not m:
         return None, before
     return canonical_condition(nt.span(before_start + m.start("c"), before_start + m.end("c"))), before[:m.start()]
@@ -61,7 +61,8 @@ def extract_age(nt: NormText, qtys: list[Qty], bounds: list[int], consumed: set[
         win0 = max(cs, prev_end, q.start - 70)
         before = text[win0:q.start]
         prev_end_here = prev_end
-        if q.has_cmp or q.unit.kind is not None or _AGE_CMP_RE.search(before):
+        has_age = "age" in before  # _AGE_CUE_RE and _AGE_CMP_RE both need it: skip them cheaply
+        if q.has_cmp or q.unit.kind is not None or (has_age and _AGE_CMP_RE.search(before)):
             prev_end = q.end  # bare numbers ("phase 1:") are labels, not separators
         if not kinds <= {"time", None}:
             continue
@@ -70,8 +71,8 @@ def extract_age(nt: NormText, qtys: list[Qty], bounds: list[int], consumed: set[
             continue
         cond, before_cue = _label_condition(nt, win0, before)
         lo, lo_inc, hi, hi_inc = q.lo, q.lo_inc, q.hi, q.hi_inc
-        cue = bool(_AGE_CUE_RE.search(before_cue)) or q.age_cue
-        cm = _AGE_CMP_RE.search(before)
+        cue = (has_age and bool(_AGE_CUE_RE.search(before_cue))) or q.age_cue
+        cm = _AGE_CMP_RE.search(before) if has_age else None
         if cm and not q.has_cmp:
             cue = True
             lo, lo_inc, hi, hi_inc = (q.lo, cm.group("cmp") == ">=", None, None) if cm.group("cmp")[0] == ">" \
@@ -103,7 +104,7 @@ def extract_age(nt: NormText, qtys: list[Qty], bounds: list[int], consumed: set[
         if _AGE_AS_CONDITION_RE.search(ctx) or _RELATIVES_RE.search(text[max(cs, q.start - 40):min(ce, q.end + 40)]) \
                 or re.search(r"\bfor\s*$", ctx):
             continue
-        if q.unit.kind is None and q.hi_unit.kind is None and not _AGE_CUE_RE.search(before_cue) \
+        if q.unit.kind is None and q.hi_unit.kind is None and not (has_age and _AGE_CUE_RE.search(before_cue)) \
                 and not cm and not inherited and not q.age_cue:
             continue
         lo_y = years(lo, q.lo_unit) if lo is not None else None
@@ -119,7 +120,7 @@ def extract_age(nt: NormText, qtys: list[Qty], bounds: list[int], consumed: set[
         row = Row("age", round(lo_y, 4) if lo_y is not None else None, lo_inc if lo_y is not None else None,
                   round(hi_y, 4) if hi_y is not None else None, hi_inc if hi_y is not None else None,
                   "years", q.start, q.end, condition=cond or lead_cond)
-        cue_m = _AGE_CUE_RE.search(before_cue)
+        cue_m = _AGE_CUE_RE.search(before_cue) if has_age else None
         if cue_m:
             row.start = win0 + cue_m.start()
         rows.append(row)

@@ -39,7 +39,7 @@ UNIT = (
     r"|(?P<ms>ms(?:ec)?\b|milliseconds?\b)"
     r"|(?P<sec>sec(?:onds?)?\b|s\b(?!\s+grade))"
     r"|(?P<ul>(?:iu|u)\s*/\s*l\b)"
-    r"|(?P<time>" + _TIME + r"(?P<old>\s*old|\s*of\s+age)?)"
+    r"|(?P<time>" + _TIME + r"(?P<old>\s*old\b|\s*of\s+age\b)?)"  # not "of agent"
     r"|(?P<other>(?:ng|pg|mg|ug|mu|miu|iu|u)\s*/\s*ml\b|mmol\s*/\s*l\b|mg\s*/\s*(?:l|kg)\b|"
     r"kg\s*/\s*m\s*\^?\s*2|l\s*/\s*min|mm\s*hg|mmhg|cmh2o|°\s*[cf]?|degrees?\b|"
     r"(?:mg|ug|kg|g|cm|mm|ml|cc|m2|cm2)\b|bpm|beats|breaths|/\s*min\b|copies|points?\b|units?\b|"
@@ -135,6 +135,7 @@ def find_quantities(text: str) -> list[Qty]:
     """All bound expressions in normalized text, left to right."""
     out: list[Qty] = []
     last_end = 0
+    has_postfix = "OR" in text  # ORMORE/ORLESS tokens (upper case: only the normalizer writes them)
     for m in _START_RE.finditer(text):
         if m.start() < last_end:
             continue
@@ -166,7 +167,7 @@ def find_quantities(text: str) -> list[Qty]:
                 u2 = u1
             q = Qty(start, p, v1, cmp1 != ">", v2, rm.group("cmp2") != "<", u1, u2, True, is_range=True)
         else:
-            pm = _POST_RE.match(text, p)
+            pm = _POST_RE.match(text, p) if has_postfix else None
             if pm:
                 post = pm.group("post")
                 p = pm.end()
@@ -185,7 +186,9 @@ def find_quantities(text: str) -> list[Qty]:
         q.age_cue = q.lo_unit.age_cue or q.hi_unit.age_cue or post.endswith("_AGE")
         last_end = p
         out.append(q)
-    for m in _CMP_ULN_RE.finditer(text):
+    # "<= ULN", "within normal limits": every form names ULN or "normal" (or is "wnl").
+    uln_forms = _CMP_ULN_RE.finditer(text) if ("uln" in text or "normal" in text or "wnl" in text) else ()
+    for m in uln_forms:
         if m.group("wnl"):
             q = Qty(m.start(), m.end(), None, None, 1.0, True, Unit("uln"), Unit("uln"), True)
         else:

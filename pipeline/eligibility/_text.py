@@ -76,10 +76,12 @@ for _repl, _phrases in _CMP_PHRASES.items():
     for _p in _phrases:
         _PHRASE_TO_REPL[" ".join(_p.split()).lower()] = _repl
 
-def trie_pattern(phrases: list[str]) -> str:
+def trie_pattern(phrases: list[str], *, literal_spaces: bool = False) -> str:
     """One regex for many phrases, factored by common prefixes (Python's re does not do this
     itself, and a flat 100-way alternation made normalization the slowest step).  Optional
-    endings are greedy, so the longest phrase wins."""
+    endings are greedy, so the longest phrase wins, as in a longest-first alternation.  A
+    space matches any whitespace run unless `literal_spaces`."""
+    space = " " if literal_spaces else r"\s+"
     trie: dict[str, dict] = {}
     for p in phrases:
         node = trie
@@ -88,7 +90,7 @@ def trie_pattern(phrases: list[str]) -> str:
         node[""] = {}
 
     def build(node: dict[str, dict]) -> str:
-        alts = [(r"\s+" if ch == " " else re.escape(ch)) + build(child) for ch, child in sorted(node.items()) if ch]
+        alts = [(space if ch == " " else re.escape(ch)) + build(child) for ch, child in sorted(node.items()) if ch]
         if not alts:
             return ""
         body = alts[0] if len(alts) == 1 else "(?:" + "|".join(alts) + ")"
@@ -109,17 +111,27 @@ _CH_PAT = "[×✕µμ–—−‐‑’‘\u00a0²³℃]"
 
 _SYMBOLS = "<symbols>"  # gate: run only if a comparator symbol occurs
 _SPACES = "<spaces>"  # gate: run only if a whitespace run or control whitespace occurs
+_NON_ASCII = "<non-ascii>"  # gate: run only on text with non-ASCII characters
+_NUMBER_WORDS = "<number words>"  # gate: run only if a spelled number occurs
+_CMP_WORDS = "<comparator words>"  # gate: run only if a word of a comparator phrase occurs
+
+# One word per comparator phrase (its longest that is not a filler word): a phrase can only
+# occur where its anchor does, and a handful of substring tests cost far less than the
+# phrase regex, whose leading word boundary makes Python's re try it at every position.
+_FILLER = {"and", "or", "to", "of", "than", "the", "a", "not", "no"}
+_CMP_ANCHORS = tuple(sorted({max((w for w in p.split() if w not in _FILLER), key=len) for p in _WORD_PHRASES}))
+assert all(any(a in p for a in _CMP_ANCHORS) for p in _WORD_PHRASES)
 
 # Separate small regexes, each gated by a cheap test, run much faster than one alternation
 # (Python's re only applies its literal-prefix shortcuts to a pattern as a whole).
 _PASSES: tuple[tuple[str, re.Pattern[str], str | None], ...] = (
     ("mdesc", re.compile(r"\\(?=[<>=\[\]*^_~#+\-.()!|])"), "\\"),
-    ("sup", re.compile(r"10[⁰¹²³⁴⁵⁶⁷⁸⁹]+"), None),
-    ("word", re.compile(_WORDNUM_PAT), None),
+    ("sup", re.compile(r"10[⁰¹²³⁴⁵⁶⁷⁸⁹]+"), _NON_ASCII),
+    ("word", re.compile(_WORDNUM_PAT), _NUMBER_WORDS),
     ("plus", re.compile(r"(?<=\d)\+(?![\d+])"), "+"),
-    ("cmp", re.compile(r"\b(?:" + trie_pattern(_WORD_PHRASES) + r")\b" + _DUP), None),
+    ("cmp", re.compile(r"\b(?:" + trie_pattern(_WORD_PHRASES) + r")\b" + _DUP), _CMP_WORDS),
     ("cmp", re.compile("(?:" + "|".join(_phrase_pattern(p) for p in _SYMBOL_PHRASES) + ")" + _DUP), _SYMBOLS),
-    ("ch", re.compile(_CH_PAT), None),
+    ("ch", re.compile(_CH_PAT), _NON_ASCII),
     ("ws", re.compile(r"\s{2,}|[\t\r\n\f\v]"), _SPACES),
 )
 _SYMBOL_GATE_RE = re.compile(r"[<>=≥≤⩾⩽≧≦＞＜]")
@@ -127,17 +139,33 @@ _WS_GATE = ("  ", "\n", "\t", "\r", "\f", "\v")
 _AIDS_RE = re.compile(r"\bAIDS\b")
 
 
-def _replacements(orig: str, lowered: str) -> list[tuple[int, int, str, str]]:
+# Hints a caller may pass to NormText when it already knows (from the words of the text,
+# see `_gate`) that a pass has nothing to do.
+NO_NUMBER_WORDS = 1
+NO_COMPARATOR_WORDS = 2
+
+
+def _replacements(orig: str, lowered: str, absent: int = 0) -> list[tuple[int, int, str, str]]:
     """(start, end, kind, matched text) of every span to rewrite, left to right, non-overlapping."""
     found: list[tuple[int, int, str, str]] = []
     has_symbols = _SYMBOL_GATE_RE.search(lowered) is not None
     has_ws = any(w in lowered for w in _WS_GATE)
+    non_ascii = not lowered.isascii()
     for kind, rx, gate in _PASSES:
         if gate == _SYMBOLS:
             if not has_symbols:
                 continue
         elif gate == _SPACES:
             if not has_ws:
+                continue
+        elif gate == _NON_ASCII:
+            if not non_ascii:
+                continue
+        elif gate == _NUMBER_WORDS:
+            if absent & NO_NUMBER_WORDS or not any(w in lowered for w in _WORD_NUMBERS):
+                continue
+        elif gate == _CMP_WORDS:
+            if absent & NO_COMPARATOR_WORDS or not any(a in lowered for a in _CMP_ANCHORS):
                 continue
         elif gate is not None and gate not in lowered:
             continue
@@ -161,7 +189,8 @@ class NormText:
 
     __slots__ = ("orig", "text", "_nstarts", "_ostarts", "_oends", "_same")
 
-    def __init__(self, orig: str) -> None:
+    def __init__(self, orig: str, absent: int = 0) -> None:
+        """`absent`: NO_NUMBER_WORDS / NO_COMPARATOR_WORDS when the caller knows."""
         self.orig = orig
         pieces: list[str] = []
         nstarts: list[int] = []
@@ -185,7 +214,7 @@ class NormText:
         lowered = orig.lower()
         if len(lowered) != len(orig):  # rare: lower-casing changed the length; map char by char
             lowered = "".join(c.lower() if len(c.lower()) == 1 else c for c in orig)
-        for start, end, kind, g in _replacements(orig, lowered):
+        for start, end, kind, g in _replacements(orig, lowered, absent):
             if start > opos:
                 emit(lowered[opos:start], opos, start, True)
             if kind == "mdesc":

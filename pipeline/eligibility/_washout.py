@@ -28,7 +28,8 @@ _WINDOW_RE = re.compile(
     r"|(?P<cmp><=|>=|<|>)\s*(?P<n2>" + NUM + r")\s*(?P<u2>years?|yrs?|months?|mos?|weeks?|wks?|days?|hours?|hrs?|wk)\b"
     r"(?:\s*\(\s*" + NUM + r"\s*\w+\s*\))?\s*(?P<rel>since|from|ago|prior|before|preceding|have\s+elapsed\s+since)\b"
     # "30 days before inclusion", "2 weeks prior to screening"
-    r"|(?<![<>=\d.,]\s)(?<![<>=\d.,])(?P<n3>" + NUM + r")\s*(?P<u3>years?|yrs?|months?|mos?|weeks?|wks?|days?|hours?|hrs?)\b"
+    # (the lookahead lets every other position fail before the costlier lookbehinds run)
+    r"|(?=[\d.])(?<![<>=\d.,]\s)(?<![<>=\d.,])(?P<n3>" + NUM + r")\s*(?P<u3>years?|yrs?|months?|mos?|weeks?|wks?|days?|hours?|hrs?)\b"
     r"\s*(?:prior|before|preceding)\b"
 )
 
@@ -56,7 +57,25 @@ _CATEGORIES: tuple[tuple[str, str], ...] = (
      r"treatment\s+for\s+cancer|systemic\s+(?:treatment|therapy)\s+for\s+cancer|targeted\s+therap"),
 )
 _GATE_RE = re.compile(r"\b(?:within|in\s+the|prior|before|preceding|since|ago)\b")
-_CAT_RES = tuple((var, re.compile(p)) for var, p in _CATEGORIES)
+# Substrings every match of a category's pattern contains: a category whose words are all
+# absent is skipped without running its regex (most segments name one or two categories).
+_CATEGORY_WORDS: dict[str, tuple[str, ...]] = {
+    "washout_cell_therapy": ("car", "chimeric", "cell", "donor", "dli", "gene", "tcr"),
+    "washout_transplant": ("transplant", "sct", "bmt"),
+    "washout_vaccine": ("vaccin", "immuni", "inoculat"),
+    "washout_steroids": ("steroid", "glucocortic", "prednis", "dexamethason", "hydrocortison"),
+    "washout_immunosuppressants": ("suppress",),
+    "washout_immunotherapy": ("therap", "checkpoint", "anti"),
+    "washout_antibody": ("antibod",),
+    "washout_chemotherapy": ("chemo", "cytotoxic"),
+    "washout_radiotherapy": ("radi",),
+    "washout_hormone_therapy": ("hormon", "endocrine"),
+    "washout_antibiotics": ("antibiotic",),
+    "washout_surgery": ("surg", "suraical", "operation"),
+    "washout_investigational": ("investigational", "experimental", "trial", "stud", "research"),
+    "washout_antitumor": ("tumo", "cancer", "neoplastic", "targeted"),
+}
+_CAT_RES = tuple((var, re.compile(p), _CATEGORY_WORDS[var]) for var, p in _CATEGORIES)
 _KEYWORDS = ("car", "cell", "mphocyte", "donor", "dli", "gene", "transplant", "hsct", "sct", "bmt", "vaccin",
              "immuni", "inocul", "steroid", "cortic", "predni", "dexameth", "immuno", "checkpoint", "pd",
              "ctla", "antibod", "chemo", "cytotox", "radi", "hormon", "endocrine", "antibiotic", "surg",
@@ -86,7 +105,9 @@ def _categories(seg: str) -> list[tuple[str, int]]:
     if not any(k in seg for k in _KEYWORDS):
         return []
     found: dict[str, int] = {}
-    for var, rx in _CAT_RES:
+    for var, rx, words in _CAT_RES:
+        if not any(w in seg for w in words):
+            continue
         m = rx.search(seg)
         if m:
             found[var] = m.start()
@@ -109,6 +130,10 @@ def _run_on_start(nt: NormText, start: int, end: int) -> int:
     """Start of the last run-on item inside normalized [start, end)."""
     best = start
     orig = nt.orig
+    # Only an upper-case letter can start a run-on item: most segments have none.
+    seg = orig[nt.to_orig(start):nt.to_orig(end) + 2]
+    if seg.islower() if seg.isascii() else not any(c.isupper() for c in seg):
+        return best
     for m in _SPACE_RE.finditer(nt.text, start, end):
         o = nt.to_orig(m.end())
         if o + 1 < len(orig) and orig[o].isupper() and orig[o + 1].islower():

@@ -10,6 +10,7 @@ from __future__ import annotations
 import re
 from collections.abc import Iterable, Sequence
 
+from pipeline.eligibility import _gate
 from pipeline.eligibility._common import Row
 from pipeline.eligibility._labs import extract_labs
 from pipeline.eligibility._patient import extract_age, extract_antigens, extract_life_expectancy, extract_performance
@@ -20,14 +21,6 @@ from pipeline.eligibility.flags import item_flags
 from pipeline.eligibility.model import Constraint, CriterionProfile
 from pipeline.models import Criterion
 
-# Items that define terms or score risk state no requirement of their own.
-_SKIP_ITEM_RE = re.compile(r"\brefers?\s+to\b|\bpoints?\s+each\b", re.IGNORECASE)
-# Cheap gate: an item without a digit, ULN wording, "positive" or a spelled number has no bound.
-_MAYBE_RE = re.compile(
-    r"\d|uln|upper\s+limit|normal\s+(?:limit|range)|positive|express|\+|\b(?:one|two|three|four|five|six|seven|eight|"
-    r"nine|ten|eleven|twelve|eighteen|twenty|thirty)\b",
-    re.IGNORECASE,
-)
 _OR_RE = re.compile(r"\bor\b|\bOR\b")
 _SENTENCE_END_RE = re.compile(r"\.\s")
 
@@ -56,10 +49,11 @@ def _key(r: Row) -> tuple[object, ...]:
             r.antigen, r.negated)
 
 
-def _extract_rows(criterion_type: str, nt: NormText) -> list[Row]:
+def _extract_rows(criterion_type: str, nt: NormText, parts: int = _gate.ALL) -> list[Row]:
+    """Rows of the extractors in `parts` (see `_gate.plan`; the others cannot fire)."""
     text = nt.text
     bounds = boundaries(text)
-    qtys = find_quantities(text)
+    qtys = find_quantities(text) if parts & _gate.NEEDS_QUANTITIES else []
     consumed: set[int] = set()
     rows: list[Row] = []
 
@@ -68,15 +62,22 @@ def _extract_rows(criterion_type: str, nt: NormText) -> list[Row]:
             if any(r.start <= q.start < r.end or q.start <= r.start < q.end for r in spans):
                 consumed.add(i)
 
-    perf = extract_performance(nt)
-    consume(perf)
-    antigens = extract_antigens(nt, bounds)
-    consume([r for r in antigens if r.unit == "%"])
-    rows += perf + antigens
-    rows += extract_life_expectancy(nt, qtys, bounds, consumed)
-    rows += extract_age(nt, qtys, bounds, consumed)
-    rows += extract_labs(nt, qtys, bounds, consumed)
-    rows += extract_washouts(nt, bounds, criterion_type)
+    if parts & _gate.PERF:
+        perf = extract_performance(nt)
+        consume(perf)
+        rows += perf
+    if parts & _gate.ANTIGENS:
+        antigens = extract_antigens(nt, bounds)
+        consume([r for r in antigens if r.unit == "%"])
+        rows += antigens
+    if parts & _gate.LIFE_EXPECTANCY:
+        rows += extract_life_expectancy(nt, qtys, bounds, consumed)
+    if parts & _gate.AGE:
+        rows += extract_age(nt, qtys, bounds, consumed)
+    if parts & _gate.LABS:
+        rows += extract_labs(nt, qtys, bounds, consumed)
+    if parts & _gate.WASHOUTS:
+        rows += extract_washouts(nt, bounds, criterion_type)
     rows.sort(key=lambda r: (r.start, r.end))
     rows = _merge_bounds(rows)
     seen: set[tuple[object, ...]] = set()
@@ -127,28 +128,30 @@ def _to_constraints(criterion_type: str, nt: NormText, rows: list[Row]) -> tuple
 
 def extract_constraints(criterion_type: str, text: str) -> tuple[Constraint, ...]:
     """Structured bounds stated by one criterion item ("inclusion" or "exclusion")."""
-    if not text or not _MAYBE_RE.search(text) or _SKIP_ITEM_RE.search(text):
-        return ()
-    nt = NormText(text)
-    return _to_constraints(criterion_type, nt, _extract_rows(criterion_type, nt))
+    return analyze(criterion_type, text)[0]
 
 
 def flags(criterion_type: str, text: str) -> tuple[str, ...]:
     """Exclusion flags raised by one criterion item (see `pipeline.eligibility.flags`)."""
     if not text:
         return ()
-    return item_flags(criterion_type, NormText(text).text)
+    _, want_flags, hints = _gate.scan(text)
+    return item_flags(criterion_type, NormText(text, hints).text) if want_flags else ()
 
 
 def analyze(criterion_type: str, text: str) -> tuple[tuple[Constraint, ...], tuple[str, ...]]:
-    """Constraints and flags of one item, normalizing the text once."""
+    """Constraints and flags of one item, normalizing the text once -- and only when a cheap
+    look at its words (`_gate.scan`) says some extractor could fire: most items state nothing."""
     if not text:
         return (), ()
-    nt = NormText(text)
-    fl = item_flags(criterion_type, nt.text)
-    if not _MAYBE_RE.search(text) or _SKIP_ITEM_RE.search(text):
+    parts, want_flags, hints = _gate.scan(text)
+    if not parts and not want_flags:
+        return (), ()
+    nt = NormText(text, hints)
+    fl = item_flags(criterion_type, nt.text) if want_flags else ()
+    if not parts:
         return (), fl
-    return _to_constraints(criterion_type, nt, _extract_rows(criterion_type, nt)), fl
+    return _to_constraints(criterion_type, nt, _extract_rows(criterion_type, nt, parts)), fl
 
 
 # ---------------------------------------------------------------- page level
@@ -167,7 +170,7 @@ def _item_texts(criteria: Sequence[Criterion]) -> list[tuple[Criterion, str | No
     while i < len(criteria):
         c = criteria[i]
         text = c.text
-        h = _HEADING_RE.match(text)
+        h = _HEADING_RE.match(text) if text.rstrip().endswith(":") else None
         if h:
             heading = (h.group(1), c.ordinal)
             out.append((c, text))

@@ -11,6 +11,8 @@ from __future__ import annotations
 
 import re
 
+from pipeline.eligibility._text import trie_pattern
+
 _NEG_BEFORE = r"\b(?:no|not|non|negative|without|nor|free\s+of|refrain\s+from|absence\s+of)\b[\s\-]*(?:[\w,()/.\-]+\s+){0,14}?"
 
 _FLAG_SPECS: tuple[tuple[str, tuple[str, ...], str, str | None, str | None], ...] = (
@@ -57,8 +59,8 @@ _COMPILED = tuple(
     (flag, kws, re.compile(pat), re.compile(ib) if ib else None, re.compile(ia) if ia else None)
     for flag, kws, pat, ib, ia in _FLAG_SPECS
 )
-_KW_RE = re.compile("|".join(re.escape(k) for k in sorted({k for _, kws, _, _, _ in _FLAG_SPECS for k in kws},
-                                                             key=len, reverse=True)))
+# A prefix trie: the same keywords as a longest-first alternation, found faster.
+_KW_RE = re.compile(trie_pattern(sorted({k for _, kws, _, _, _ in _FLAG_SPECS for k in kws}), literal_spaces=True))
 _NEG_RES = {flag: re.compile(_NEG_BEFORE + r"(?:" + pat + r")") for flag, _, pat, _, _ in _FLAG_SPECS}
 _DIRECT_NEG_RE = re.compile(r"(?:\bnot\s+(?:be\s+|a\s+)?|\bnon-?\s*)$")
 _TEST_NEGATIVE_RE = re.compile(
