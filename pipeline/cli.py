@@ -34,7 +34,9 @@ from pipeline.db.query import FORMATS, QueryError, format_result, run_query
 from pipeline.eligibility import FLAGS
 from pipeline.export import FORMATS as EXPORT_FORMATS
 from pipeline.export import ExportError, export_warehouse, format_export
+from pipeline.faults import describe_os_error
 from pipeline.match import MEASURE_OPTIONS, Patient, format_match, notes, parse_measure, run_match
+from pipeline.rawstore import RawStoreError
 from pipeline.reparse import format_reparse, reparse
 from pipeline.run import InputError, crawl_and_ingest, format_crawl, format_summary, ingest
 from pipeline.scrape import SITES, CrawlConfig, RobotsUnreachable, TerminalProgress
@@ -316,6 +318,10 @@ def main(argv: Sequence[str] | None = None) -> int:
     except BrokenPipeError:  # `trials sql ... | head`: the reader is gone, that is fine
         os.dup2(os.open(os.devnull, os.O_WRONLY), sys.stdout.fileno())
         return 0
+    except RawStoreError as exc:  # disk full / unwritable raw store: the crawl stopped
+        message = f"{exc}; the next run resumes"
+    except OSError as exc:  # disk full or permission denied while writing
+        message = describe_os_error(exc)
     except KeyboardInterrupt:
         print(f"{PROG}: interrupted", file=sys.stderr)
         return 130

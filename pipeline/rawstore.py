@@ -38,6 +38,8 @@ from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
+from pipeline.faults import checkpoint, describe_os_error
+
 _SOURCE_RE = re.compile(r"[a-z0-9][a-z0-9_-]{0,63}")
 _SHA_RE = re.compile(r"[0-9a-f]{64}")
 _SUFFIX = ".html.gz"
@@ -55,6 +57,15 @@ class CorruptObjectError(RawStoreError):
 
 class MissingObjectError(RawStoreError, FileNotFoundError):
     pass
+
+
+class UnreadableObjectError(RawStoreError):
+    """The object exists but cannot be read (permissions, not a file, I/O error)."""
+
+
+class RawStoreWriteError(RawStoreError):
+    """The store takes no writes (disk full, permission denied...): the crawl must stop,
+    since every further page would fail the same way.  str() is one line."""
 
 
 @dataclass(frozen=True, slots=True)
@@ -131,7 +142,10 @@ class RawStore:
             return StoredObject(source, sha, self.path_for(source, sha), len(content), created=False)
         data = gzip.compress(content, compresslevel=6, mtime=0)
         if self.is_local:
-            self._write_local_atomic(full, data)
+            try:
+                self._write_local_atomic(full, data)
+            except OSError as exc:
+                raise RawStoreWriteError(describe_os_error(exc, f"raw store object {full}")) from exc
         else:
             self._fs.makedirs(full.rsplit("/", 1)[0], exist_ok=True)
             self._fs.pipe_file(full, data)
@@ -148,9 +162,11 @@ class RawStore:
                 fh.write(data)
                 fh.flush()
                 os.fsync(fh.fileno())
+            checkpoint("rawstore.temp_written", full)
             # os.replace would overwrite; content addressing makes a concurrent winner
             # byte-identical, so losing that race is harmless.
             os.replace(tmp, full)
+            checkpoint("rawstore.renamed", full)
         except BaseException:
             try:
                 os.unlink(tmp)
@@ -181,6 +197,8 @@ class RawStore:
                 data = self._fs.cat_file(full)
         except FileNotFoundError:
             raise MissingObjectError(f"raw object {sha} of {source!r} not found at {full}") from None
+        except OSError as exc:  # permissions, a directory in the file's place, I/O errors
+            raise UnreadableObjectError(f"raw object {full} is unreadable: {exc.strerror or exc}") from None
         try:
             dec = zlib.decompressobj(16 + zlib.MAX_WBITS)
             content = dec.decompress(data, max_bytes + 1)

@@ -23,6 +23,7 @@ from pipeline.db.connection import open_warehouse
 from pipeline.db.load import LoadResult, load_batch, naive_utc
 from pipeline.db.profiles import refresh_profiles
 from pipeline.db.schema import ALL_TABLES, invalid_codes
+from pipeline.faults import checkpoint
 from pipeline.ingest import UnreadableFile, page_id_for, raw_page_from_bytes, read_pages
 from pipeline.link import LinkedTrial, LinkPage, link_pages
 from pipeline.models import ParsedPage, RawPage
@@ -315,8 +316,11 @@ def ingest_batch(
     """Parse, link and load one batch of pages on an open warehouse connection."""
     stored = stored_parser_versions(conn, raw.page_ids)
     batch = parse_new_pages(raw, stored, current_parser_version())
+    checkpoint("ingest.parsed")
     plan = plan_links(stored_pages(conn, batch), batch)
+    checkpoint("ingest.linked")
     result = load_plan(conn, plan)
+    checkpoint("ingest.done")
     return summarize(warehouse_path, plan, result)
 
 
@@ -392,7 +396,9 @@ def crawl_into(
         source, raw_root=store, conn=conn, config=config, base_url=base_url,
         limit=limit, since=since, urls_file=urls_file, progress=progress,
     )
-    summary = ingest_batch(pending_crawled_pages(conn, store, source), conn, warehouse_label)
+    pending = pending_crawled_pages(conn, store, source)
+    checkpoint("ingest.pending_read")
+    summary = ingest_batch(pending, conn, warehouse_label)
     return CrawlRun(result, summary)
 
 

@@ -52,6 +52,8 @@ def describe_duckdb_error(
         return (f"warehouse {path} is locked by another process{who}{after}; close it and retry, "
                 "or pass --wait SECONDS")
     first = text.strip().splitlines()[0] if text.strip() else type(exc).__name__
+    if "No space left on device" in text or "Disk quota exceeded" in text:
+        return f"disk full while writing the warehouse {path} ({first}); nothing of the failed batch was committed"
     return first
 
 

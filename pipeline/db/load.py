@@ -35,6 +35,7 @@ from pipeline.db.schema import (
     GOLDEN_TABLES,
     TRIAL_TIME_COLUMNS,
 )
+from pipeline.faults import checkpoint
 from pipeline.link import LinkedTrial, LinkPage
 from pipeline.models import ParsedPage
 from pipeline.serialize import record_to_json
@@ -267,6 +268,7 @@ def load_batch(
 
     conn.begin()
     try:
+        checkpoint("load.begun")
         register("_load_delete_ids", delete_ids)
         register("_load_gone_ids", _ids_table(stale - written_ids))
         removed = run(
@@ -287,6 +289,7 @@ def load_batch(
             "INSERT INTO page_records BY NAME SELECT * FROM _load_page_records "
             "WHERE page_id NOT IN (SELECT page_id FROM page_records)"
         )
+        checkpoint("load.pages_written")
         register("_load_assignments", assignments)
         run(
             "UPDATE pages SET trial_id = a.trial_id FROM _load_assignments a "
@@ -305,12 +308,14 @@ def load_batch(
             conn, trial_timelines(conn, trials, new_pages)
         )
         history.refresh_presence(conn)
+        checkpoint("load.golden_written")
         # A batch with nothing in it cannot break integrity; skip the scans then.
         touched = bool(new_pages or trials or stale or page_trial_ids)
         failed = [o.summary for o in run_checks(conn, BLOCKING_CHECKS) if not o.passed] if touched else []
         if failed:
             raise LoadRefused("load refused, nothing written: " + "; ".join(failed))
         _pause_for_tests()
+        checkpoint("load.before_commit", "warehouse")
         conn.commit()
     except BaseException:
         conn.rollback()
@@ -318,6 +323,7 @@ def load_batch(
     finally:
         for view in registered:
             conn.unregister(view)
+    checkpoint("load.committed")
     return LoadResult(
         rows_written={name: written.get(name, 0) for name in ALL_TABLES},
         trials_loaded=len(written_ids),

@@ -24,6 +24,7 @@ import duckdb
 import pyarrow as pa
 
 from pipeline.eligibility import EXTRACTOR_VERSION, FLAGS, VARIABLES, CriterionProfile, profile_criteria
+from pipeline.faults import checkpoint
 from pipeline.models import Criterion, Intervention
 from pipeline.therapy import MODALITIES, PROFILER_VERSION, TherapyProfile, profile_interventions
 
@@ -293,6 +294,7 @@ def refresh_profiles(
     registered: list[str] = []
     conn.begin()
     try:
+        checkpoint("profiles.begun")
         conn.register("_profile_ids", ids)
         registered.append("_profile_ids")
         for name in PROFILE_TABLES:  # our own constant names, never input
@@ -304,6 +306,7 @@ def refresh_profiles(
                 written[name] = _count(conn, f"INSERT INTO {name} BY NAME SELECT * FROM {view}")
         filled = sum(_count(conn, _FILL_AGES_SQL.format(side=side)) for side in ("min", "max"))
         conn.execute(_SYNC_AGES_SQL).fetchall()
+        checkpoint("profiles.before_commit")
         conn.commit()
     except BaseException:
         conn.rollback()
@@ -311,6 +314,7 @@ def refresh_profiles(
     finally:
         for view in registered:
             conn.unregister(view)
+    checkpoint("profiles.committed")
     dropped = len({t for t in orphans if t not in digests})
     return RefreshResult(trials_profiled=len(digests), trials_dropped=dropped, ages_filled=filled,
                          rows_written=written)

@@ -20,9 +20,10 @@ from typing import Any, Literal
 
 import duckdb
 
+from pipeline.faults import checkpoint
 from pipeline.ingest import raw_page_from_bytes
 from pipeline.models import RawPage
-from pipeline.rawstore import RawStore
+from pipeline.rawstore import RawStore, RawStoreWriteError
 from pipeline.scrape import state as st
 from pipeline.scrape.config import Clock, CrawlConfig, SystemClock
 from pipeline.scrape.discover import Discovery, discover_from_file, discover_from_sitemaps
@@ -147,6 +148,7 @@ def crawl(
     else:
         st.end_crawl(conn, crawl_id, "running", now)
 
+    checkpoint("crawl.started")
     runner = _Run(site, cfg, clk, store, conn, crawl_id, progress, rng)
     try:
         return runner.run(resumed=resumed, limit=limit, since=_to_naive_utc(since), urls_file=urls_file)
@@ -248,6 +250,7 @@ class _Run:
         status: CrawlStatus = "interrupted"
         try:
             discovery, disallowed, plan, skipped = self._prepare(limit, since, urls_file)
+            checkpoint("crawl.discovered")
             self.c.planned = len(plan)
             self._emit("planned")
             deferred_in_fetch = self._fetch_all(plan)
@@ -259,6 +262,7 @@ class _Run:
             # Runs on success, exceptions and Ctrl-C alike: committed rows are what resume reads.
             self.writer.flush()
             st.end_crawl(self.conn, self.crawl_id, status, self.clock.now())
+        checkpoint("crawl.finished")
         pages_by_key: dict[tuple[str, str], PageVersion] = {}
         for url, final, sha, at, size in st.new_versions(self.conn, self.crawl_id):
             # Two listed URLs redirecting to one page give one page version, not two.
@@ -419,7 +423,9 @@ class _Run:
         """Worker: fetch, store the body, build the row.  Never raises."""
         try:
             return self._fetch_one_unsafe(item)
-        except Exception as exc:  # a bug or a full disk must not kill the crawl
+        except RawStoreWriteError:
+            raise  # disk full / read-only store: every page would fail, stop the crawl
+        except Exception as exc:  # a bug must not kill the crawl
             now = self.clock.now()
             res = HttpResult(item.url, item.url, None, None, None, None, None, now, 0, 0, f"internal error: {exc!r}")
             return item, res, self._row("page", res, "failed", error=res.error, lastmod=item.lastmod)
@@ -442,6 +448,7 @@ class _Run:
                 last_modified=res.last_modified or state.last_modified,
             )
         if res.error is None and res.body is not None:
+            checkpoint("crawl.fetched")
             stored = self.store.put(self.site.name, res.body)  # object first, row second
             same = state is not None and state.last_ok and state.content_sha256 == stored.sha256
             return item, res, row("unchanged" if same else "fetched", sha=stored.sha256, size=stored.size)

@@ -17,6 +17,8 @@ from typing import Any
 import duckdb
 import pyarrow as pa
 
+from pipeline.faults import checkpoint
+
 MIGRATION_FILE = Path(__file__).resolve().parent.parent / "db" / "migrations" / "0002_fetches.sql"
 SUCCESS_OUTCOMES = ("fetched", "unchanged")
 DONE_OUTCOMES = ("fetched", "unchanged", "gone")  # nothing left to do for the URL in this crawl
@@ -212,6 +214,7 @@ class FetchWriter:
             conn.execute("BEGIN TRANSACTION")
             try:
                 conn.execute("INSERT INTO fetches BY NAME SELECT * FROM _fetch_batch")
+                checkpoint("fetches.before_commit", "warehouse")
                 conn.execute("COMMIT")
             except BaseException:
                 conn.execute("ROLLBACK")
@@ -220,3 +223,4 @@ class FetchWriter:
             conn.unregister("_fetch_batch")
         self.written += len(self._rows)
         self._rows = []
+        checkpoint("fetches.committed")
