@@ -34,7 +34,7 @@ from pipeline.db.query import FORMATS, QueryError, format_result, run_query
 from pipeline.eligibility import FLAGS
 from pipeline.export import FORMATS as EXPORT_FORMATS
 from pipeline.export import ExportError, export_warehouse, format_export
-from pipeline.faults import describe_os_error
+from pipeline.faults import WAREHOUSE, describe_os_error
 from pipeline.match import MEASURE_OPTIONS, Patient, format_match, notes, parse_measure, run_match
 from pipeline.rawstore import RawStoreError
 from pipeline.reparse import format_reparse, reparse
@@ -321,7 +321,8 @@ def main(argv: Sequence[str] | None = None) -> int:
     except RawStoreError as exc:  # disk full / unwritable raw store: the crawl stopped
         message = f"{exc}; the next run resumes"
     except OSError as exc:  # disk full or permission denied while writing
-        message = describe_os_error(exc)
+        warehouse = resolve_warehouse(args.warehouse)
+        message = describe_os_error(exc, f"the warehouse {warehouse}" if exc.filename == WAREHOUSE else None)
     except KeyboardInterrupt:
         print(f"{PROG}: interrupted", file=sys.stderr)
         return 130

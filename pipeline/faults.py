@@ -22,9 +22,13 @@ import os
 import signal
 import threading
 from dataclasses import dataclass
+from typing import Any
 
 KILL_ENV = "TRIALS_KILL_AT"
 FAIL_ENV = "TRIALS_FAIL_AT"
+# The "file name" of an injected failure at a warehouse write (the CLI names the real file).
+WAREHOUSE = "the warehouse"
+_WAREHOUSE_STAGES = ("fetches.", "load.", "profiles.")
 
 # Every checkpoint the code calls, in pipeline order.  A name used in code but missing here
 # is a test failure (tests/test_faults.py), so the kill suite cannot silently target a typo.
@@ -89,6 +93,8 @@ def checkpoint(name: str, path: str | os.PathLike[str] | None = None) -> None:
     if _KILL is not None and _KILL.name == name and _hit(_KILL, name):
         os.kill(os.getpid(), signal.SIGKILL)
     if _FAIL is not None and _FAIL.name == name and _hit(_FAIL, name):
+        if path is None and name.startswith(_WAREHOUSE_STAGES):
+            path = WAREHOUSE
         raise OSError(_FAIL.err, f"{os.strerror(_FAIL.err)} (injected at {name})",
                       os.fspath(path) if path is not None else None)
 
@@ -116,3 +122,13 @@ def describe_os_error(exc: OSError, what: str | None = None) -> str:
     if exc.errno in DENIED:
         return f"permission denied on {target} ({reason})"
     return f"cannot access {target} ({reason})"
+
+
+def rollback_quietly(conn: Any) -> None:
+    """Roll back after a failure without hiding it: when the failure was the commit itself
+    (a full disk), DuckDB has already ended the transaction and ROLLBACK would raise
+    "no transaction is active" in place of the real error."""
+    try:
+        conn.rollback()
+    except Exception:  # noqa: BLE001 - the original exception is the one to report
+        pass

@@ -12,6 +12,7 @@ from __future__ import annotations
 import gzip
 import hashlib
 import os
+import shutil
 import subprocess
 import sys
 from collections.abc import Iterator
@@ -168,3 +169,46 @@ def raw_problems(raw: Path) -> list[str]:
         elif name[: -len(".html.gz")] != digest:
             problems.append(f"object {rel} holds {digest}")
     return problems
+
+
+@dataclass(frozen=True, slots=True)
+class Reference:
+    sites: tuple[Site, ...]
+    after_first: Path  # workdir (w.duckdb + raw/) as the clean run left it after its first step
+    state: dict[str, Any]  # snapshot() of the finished clean run
+    raw: dict[str, str]  # raw_files() of the finished clean run
+
+
+def build_reference(root: Path, sites: tuple[Site, ...]) -> Reference:
+    """The uninterrupted full run, and a copy of its state after the first step."""
+    clean = root / "clean"
+    first = run_step(sites[0], clean)
+    assert first.returncode == 0, first.stderr
+    after_first = root / "after-first"
+    shutil.copytree(clean, after_first)
+    second = run_step(sites[1], clean)
+    assert second.returncode == 0, second.stderr
+    return Reference(sites, after_first, snapshot(clean / "w.duckdb"), raw_files(clean / "raw"))
+
+
+def start_from(ref: Reference, step: int, work: Path) -> Path:
+    """A workdir holding the clean run's state before `step`."""
+    if step == 1:
+        shutil.copytree(ref.after_first, work)
+    else:
+        work.mkdir(parents=True)
+    return work
+
+
+def finish_and_compare(ref: Reference, work: Path, step: int) -> None:
+    """Run the remaining steps without faults; the result must equal the clean run."""
+    for site in ref.sites[step:]:
+        resumed = run_step(site, work)
+        assert resumed.returncode == 0, resumed.stderr
+    assert raw_problems(work / "raw") == []
+    assert raw_files(work / "raw") == ref.raw
+    assert integrity_problems(work / "w.duckdb") == []
+    actual = snapshot(work / "w.duckdb")
+    assert actual.keys() == ref.state.keys()
+    for table in ref.state:
+        assert actual[table] == ref.state[table], f"table {table} differs"

@@ -22,6 +22,7 @@ import pytest
 from pipeline.faults import POINTS
 from tests.faultkit import (
     Site,
+    build_reference,
     integrity_problems,
     mirrors,
     raw_files,
@@ -70,16 +71,9 @@ KILLS: tuple[tuple[int, str], ...] = (
 @pytest.fixture(scope="module")
 def reference(tmp_path_factory):
     """The uninterrupted full run, and the state it had after its first step."""
-    root = tmp_path_factory.mktemp("kill-reference")
     with mirrors() as sites:
-        clean = root / "clean"
-        first = run_step(sites[0], clean)
-        assert first.returncode == 0, first.stderr
-        after_first = root / "after-first"
-        shutil.copytree(clean, after_first)
-        second = run_step(sites[1], clean)
-        assert second.returncode == 0, second.stderr
-        yield sites, after_first, snapshot(clean / "w.duckdb"), raw_files(clean / "raw")
+        ref = build_reference(tmp_path_factory.mktemp("kill-reference"), sites)
+        yield ref.sites, ref.after_first, ref.state, ref.raw
 
 
 def test_every_kill_point_exists():

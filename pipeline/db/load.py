@@ -35,7 +35,7 @@ from pipeline.db.schema import (
     GOLDEN_TABLES,
     TRIAL_TIME_COLUMNS,
 )
-from pipeline.faults import checkpoint
+from pipeline.faults import checkpoint, rollback_quietly
 from pipeline.link import LinkedTrial, LinkPage
 from pipeline.models import ParsedPage
 from pipeline.serialize import record_to_json
@@ -315,10 +315,10 @@ def load_batch(
         if failed:
             raise LoadRefused("load refused, nothing written: " + "; ".join(failed))
         _pause_for_tests()
-        checkpoint("load.before_commit", "warehouse")
+        checkpoint("load.before_commit")
         conn.commit()
     except BaseException:
-        conn.rollback()
+        rollback_quietly(conn)
         raise
     finally:
         for view in registered:

@@ -24,7 +24,7 @@ import duckdb
 import pyarrow as pa
 
 from pipeline.eligibility import EXTRACTOR_VERSION, FLAGS, VARIABLES, CriterionProfile, profile_criteria
-from pipeline.faults import checkpoint
+from pipeline.faults import checkpoint, rollback_quietly
 from pipeline.models import Criterion, Intervention
 from pipeline.therapy import MODALITIES, PROFILER_VERSION, TherapyProfile, profile_interventions
 
@@ -309,7 +309,7 @@ def refresh_profiles(
         checkpoint("profiles.before_commit")
         conn.commit()
     except BaseException:
-        conn.rollback()
+        rollback_quietly(conn)
         raise
     finally:
         for view in registered:

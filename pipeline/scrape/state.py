@@ -17,7 +17,7 @@ from typing import Any
 import duckdb
 import pyarrow as pa
 
-from pipeline.faults import checkpoint
+from pipeline.faults import checkpoint, rollback_quietly
 
 MIGRATION_FILE = Path(__file__).resolve().parent.parent / "db" / "migrations" / "0002_fetches.sql"
 SUCCESS_OUTCOMES = ("fetched", "unchanged")
@@ -214,10 +214,10 @@ class FetchWriter:
             conn.execute("BEGIN TRANSACTION")
             try:
                 conn.execute("INSERT INTO fetches BY NAME SELECT * FROM _fetch_batch")
-                checkpoint("fetches.before_commit", "warehouse")
+                checkpoint("fetches.before_commit")
                 conn.execute("COMMIT")
             except BaseException:
-                conn.execute("ROLLBACK")
+                rollback_quietly(conn)
                 raise
         finally:
             conn.unregister("_fetch_batch")
