@@ -42,6 +42,7 @@ from pipeline.run import InputError, crawl_and_ingest, format_crawl, format_summ
 from pipeline.scrape import SITES, CrawlConfig, RobotsUnreachable, TerminalProgress
 
 PROG = "trials"
+USER_AGENT_ENV = "TRIALS_USER_AGENT"  # may carry a contact e-mail: never hard-coded
 
 
 class UserError(Exception):
@@ -100,7 +101,8 @@ def build_parser() -> argparse.ArgumentParser:
                            help="raw page store, a folder or fsspec URL (default: raw)")
     crawl_cmd.add_argument("--rate", type=float, metavar="R", help="requests per second per host (default 1)")
     crawl_cmd.add_argument("--concurrency", type=int, metavar="N", help="requests in flight per host (default 2)")
-    crawl_cmd.add_argument("--user-agent", metavar="UA", help="User-Agent header")
+    crawl_cmd.add_argument("--user-agent", metavar="UA",
+                           help=f"User-Agent header (default: ${USER_AGENT_ENV} if set, else the project's)")
     crawl_cmd.add_argument("--quiet", action="store_true", help="no progress line")
     crawl_cmd.add_argument("--warehouse", metavar="FILE", help=warehouse_help)
     add_wait(crawl_cmd)
@@ -228,7 +230,8 @@ def _date(text: str) -> dt.date:
 
 def _cmd_crawl(args: argparse.Namespace, out: TextIO) -> int:
     overrides = {k: v for k, v in {
-        "rate": args.rate, "concurrency": args.concurrency, "user_agent": args.user_agent,
+        "rate": args.rate, "concurrency": args.concurrency,
+        "user_agent": args.user_agent or os.environ.get(USER_AGENT_ENV) or None,
     }.items() if v is not None}
     if args.urls and not os.path.exists(args.urls):
         raise UserError(f"no such file: {args.urls}")

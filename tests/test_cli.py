@@ -100,7 +100,7 @@ def test_sql_table_output_is_aligned(loaded, capsys):
     for row in (first, second):
         assert row.index(row.split()[1]) == status_col  # columns start where headers do
         assert row.split()[2:] == ["42", "NULL"]
-        assert row.index("42") + 2 == header.index("answer") + len("answer")  # right-aligned
+        assert row.rindex("42") + 2 == header.index("answer") + len("answer")  # right-aligned
     assert footer == "(2 rows)"
 
 

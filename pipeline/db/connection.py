@@ -57,13 +57,26 @@ def describe_duckdb_error(
     return first
 
 
-def _connect(target: Path, read_only: bool, wait: float) -> duckdb.DuckDBPyConnection:
+# For running SQL typed by a person (`trials sql`): no file or network access beyond the
+# warehouse itself (no ATTACH, COPY ... TO, read_csv/read_parquet/read_text, INSTALL or LOAD of
+# downloaded extensions, secrets), and the configuration locked so the query cannot SET it back.
+SANDBOX_CONFIG: dict[str, str | bool | int | float | list[str]] = {
+    "enable_external_access": False,
+    "autoinstall_known_extensions": False,
+    "autoload_known_extensions": False,
+    "lock_configuration": True,
+}
+
+
+def _connect(
+    target: Path, read_only: bool, wait: float, config: dict[str, str | bool | int | float | list[str]] | None = None,
+) -> duckdb.DuckDBPyConnection:
     """duckdb.connect, retrying while another process holds the lock, for up to `wait` s."""
     deadline = time.monotonic() + max(0.0, wait)
     delay = 0.05
     while True:
         try:
-            return duckdb.connect(str(target), read_only=read_only)
+            return duckdb.connect(str(target), read_only=read_only, config=dict(config or {}))
         except duckdb.Error as exc:
             left = deadline - time.monotonic()
             if is_lock_error(exc) and left > 0:
@@ -79,20 +92,23 @@ def _connect(target: Path, read_only: bool, wait: float) -> duckdb.DuckDBPyConne
 
 
 def open_warehouse(
-    path: str | os.PathLike[str], *, read_only: bool = False, wait: float = 0.0
+    path: str | os.PathLike[str], *, read_only: bool = False, wait: float = 0.0, sandboxed: bool = False,
 ) -> duckdb.DuckDBPyConnection:
     """Connect to the warehouse; writable connections create the file and apply migrations.
 
     Read-only connections never create or upgrade anything: a missing file, or one whose
     schema is older than this code, is an error saying what to run.  `wait`: seconds to keep
-    retrying while another process holds the file's lock (0 = fail at once).
+    retrying while another process holds the file's lock (0 = fail at once).  `sandboxed`
+    (read-only only): SANDBOX_CONFIG, for SQL we did not write.
     """
+    if sandboxed and not read_only:
+        raise ValueError("a sandboxed connection must be read-only")
     target = Path(path)
     if read_only and not target.is_file():
         raise WarehouseError(f"warehouse not found: {target} (run `trials ingest` first)")
     if not read_only and str(target) != ":memory:":
         target.parent.mkdir(parents=True, exist_ok=True)
-    conn = _connect(target, read_only, wait)
+    conn = _connect(target, read_only, wait, SANDBOX_CONFIG if sandboxed else None)
     if read_only:
         try:
             pending = pending_migrations(conn)

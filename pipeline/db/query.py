@@ -37,14 +37,27 @@ def execute(conn: duckdb.DuckDBPyConnection, sql: str, label: str | os.PathLike[
         columns = tuple(d[0] for d in cursor.description or ())
         rows = tuple(tuple(r) for r in cursor.fetchall()) if columns else ()
     except duckdb.Error as exc:
-        raise QueryError(describe_duckdb_error(label, exc)) from exc
+        raise QueryError(_refusal(exc) or describe_duckdb_error(label, exc)) from exc
     return QueryResult(columns, rows)
 
 
+def _refusal(exc: duckdb.Error) -> str | None:
+    """A clearer line when the sandbox, not the SQL, stopped the query."""
+    text = " ".join(str(exc).split())
+    if isinstance(exc, duckdb.PermissionException) or "disabled by configuration" in text:
+        return f"refused: queries may not read or write files, attach databases or load extensions ({text})"
+    if "the configuration has been locked" in text:
+        return f"refused: settings cannot be changed in a query ({text})"
+    if "read-only mode" in text:
+        return f"refused: the warehouse is read-only here ({text})"
+    return None
+
+
 def run_query(warehouse: str | os.PathLike[str], sql: str, *, wait: float = 0.0) -> QueryResult:
-    """Execute `sql` read-only; WarehouseError for file problems (including a lock held for
-    longer than `wait` seconds by a run writing the warehouse), QueryError for SQL ones."""
-    conn = open_warehouse(warehouse, read_only=True, wait=wait)
+    """Execute `sql` read-only and sandboxed (no file or network access, settings locked: see
+    SANDBOX_CONFIG); WarehouseError for file problems (including a lock held for longer than
+    `wait` seconds by a run writing the warehouse), QueryError for SQL ones."""
+    conn = open_warehouse(warehouse, read_only=True, wait=wait, sandboxed=True)
     try:
         return execute(conn, sql, warehouse)
     finally:

@@ -9,6 +9,7 @@ from pydantic import Field
 from pipeline import run
 from pipeline.defs.assets import WAREHOUSE_POOL, warehouse_connection
 from pipeline.defs.metadata import markdown_table
+from pipeline.defs.resources import crawl_user_agent
 from pipeline.scrape import DEFAULT_USER_AGENT, SITES, CrawlConfig
 
 sources = dg.StaticPartitionsDefinition(sorted(SITES))
@@ -20,7 +21,9 @@ class MirrorCrawlConfig(dg.Config):
     raw_dir: str = Field("raw", description="Raw page store: a folder or an fsspec URL.")
     rate: float = Field(1.0, description="Requests per second per host.")
     concurrency: int = Field(2, description="Requests in flight per host.")
-    user_agent: str = Field(DEFAULT_USER_AGENT, description="User-Agent sent to the sites.")
+    user_agent: str | None = Field(
+        None, description="User-Agent sent to the sites; default: $TRIALS_USER_AGENT, else "
+        f"{DEFAULT_USER_AGENT!r}.")
 
 
 @dg.asset(partitions_def=sources, group_name="crawl", kinds={"python", "duckdb"}, pool=WAREHOUSE_POOL)
@@ -30,7 +33,8 @@ def mirror_pages(
     """Trial pages of one mirror site, fetched politely, stored raw and loaded into the warehouse."""
     source = context.partition_key
     crawl_config = dataclasses.replace(
-        CrawlConfig(), rate=config.rate, concurrency=config.concurrency, user_agent=config.user_agent
+        CrawlConfig(), rate=config.rate, concurrency=config.concurrency,
+        user_agent=crawl_user_agent(config.user_agent),
     )
 
     def log_progress(event) -> None:
