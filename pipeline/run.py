@@ -34,6 +34,7 @@ from pipeline.serialize import record_from_json
 
 EMPTY_SHA256 = hashlib.sha256(b"").hexdigest()
 STATUSES = ("ok", "partial", "rejected")
+MAX_ENROLLMENT = 2**31 - 1  # trials.enrollment is INTEGER
 
 
 class InputError(Exception):
@@ -171,6 +172,14 @@ def safe_parse(raw: RawPage) -> ParsedPage:
             return replace(
                 parsed, parse_status="rejected", record=None,
                 parse_error="invalid codes: " + ", ".join(bad),
+            )
+        enrollment = parsed.record.enrollment
+        if enrollment is not None and not 0 <= enrollment <= MAX_ENROLLMENT:
+            # The column is a 32-bit INTEGER: such a number would fail the whole batch's load.
+            problem = f"enrollment out of range: {enrollment}"
+            return replace(
+                parsed, parse_status="partial", record=replace(parsed.record, enrollment=None),
+                parse_error="; ".join(filter(None, (parsed.parse_error, problem))),
             )
     return parsed
 

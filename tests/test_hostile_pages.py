@@ -65,6 +65,20 @@ def test_text_is_stored_as_text_never_executed(loaded):
     assert statuses == {"RECRUITING"}  # the script's and the hidden decoys' "Completed"/"Terminated" are ignored
 
 
+def test_entities_are_never_expanded_or_resolved(loaded):
+    """A billion-laughs DTD and an external entity naming /etc/passwd stay inert text."""
+    _, _, _, conn = loaded
+    titles = {t for (t,) in conn.execute("SELECT brief_title FROM trials").fetchall()}
+    assert "Laughs &lol9; stay text" in titles
+    assert "External entity study" in titles
+    dump = conn.execute("SELECT string_agg(record, '') FROM page_records").fetchone()[0]
+    assert "root:x:0:0" not in dump and "lollollol" not in dump
+    statuses = {s for (s,) in conn.execute(
+        "SELECT overall_status FROM trials t JOIN pages p USING (trial_id) WHERE p.url LIKE '%svg-and-srcdoc%' "
+        "OR p.url LIKE '%css-hidden-decoy%' OR p.url LIKE '%meta-refresh%'").fetchall()}
+    assert statuses == {"RECRUITING"}
+
+
 def test_encodings_decode_to_the_right_text(loaded):
     _, _, _, conn = loaded
     titles = {t for (t,) in conn.execute("SELECT brief_title FROM trials").fetchall()}

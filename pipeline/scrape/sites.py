@@ -100,6 +100,8 @@ class CrawlSite:
     def looks_like_study(self, body: bytes) -> bool:
         if not self.study_markers:
             return True
+        if body.startswith((b"\xff\xfe", b"\xfe\xff")):  # UTF-16 with a BOM: markers are not ASCII bytes
+            body = body.decode("utf-16", "replace").encode("utf-8")
         low = body.lower()
         return sum(1 for marker in self.study_markers if marker in low) >= self.min_study_markers
 

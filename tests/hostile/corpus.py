@@ -159,6 +159,38 @@ CASES: tuple[Case, ...] = (
         GOOD_VEEVA_BODY.replace("30 estimated patients", "1,200 estimated patients"))),
     Case("ages-garbled.html", "partial", "unparseable ages", lambda: veeva(
         GOOD_VEEVA_BODY + "<h2>Ages</h2><p>adults and older adults</p>")),
+    Case("date-us-slashes.html", "partial", "unparseable date '04/11/2024'",
+         lambda: cc("Slash dated trial", launched="04/11/2024")),
+    Case("date-dotted.html", "partial", "unparseable date '11.04.2024'",
+         lambda: cc("Dotted date trial", launched="11.04.2024")),
+    Case("date-in-words.html", "partial", "unparseable date 'the eleventh of April'",
+         lambda: cc("Worded date trial", launched="the eleventh of April")),
+    Case("enrollment-negative.html", "partial", "unparseable enrollment", lambda: veeva(
+        GOOD_VEEVA_BODY.replace("30 estimated patients", "-30 estimated patients"))),
+    Case("enrollment-scientific.html", "partial", "unparseable enrollment", lambda: veeva(
+        GOOD_VEEVA_BODY.replace("30 estimated patients", "1e3 estimated patients"))),
+    # Beyond the 32-bit column: once crashed the whole run's load (pyarrow OverflowError).
+    Case("enrollment-overflow.html", "partial", "enrollment out of range: 99999999999999999999", lambda: veeva(
+        GOOD_VEEVA_BODY.replace("30 estimated patients", "99999999999999999999 estimated patients"))),
+    Case("enrollment-beyond-int32.html", "partial", "enrollment out of range: 3000000000", lambda: veeva(
+        GOOD_VEEVA_BODY.replace("30 estimated patients", "3,000,000,000 estimated patients"))),
+    Case("status-unknown-word.html", "partial", "missing fields: overall_status", lambda: veeva(
+        GOOD_VEEVA_BODY.replace("<p>Enrolling</p>", "<p>Maybe later</p>"))),
+    # -- markup that must never be expanded, fetched or executed ---------------------------
+    Case("billion-laughs.html", "ok", "", lambda: b'<?xml version="1.0"?><!DOCTYPE lolz [<!ENTITY lol "lol">'
+         + b"".join(b'<!ENTITY lol%d "%s">' % (i, b"".join(b"&lol%s;" % (b"" if i == 2 else str(i - 1).encode())
+                                                          for _ in range(10))) for i in range(2, 10))
+         + b"]>" + veeva(GOOD_VEEVA_BODY + "<p>&lol9;</p>", title="Laughs &lol9; stay text")),
+    Case("xxe-external-entity.html", "ok", "", lambda: b'<?xml version="1.0"?><!DOCTYPE t [<!ENTITY xxe SYSTEM '
+         b'"file:///etc/passwd">]>' + veeva(GOOD_VEEVA_BODY + "<p>&xxe;</p>", title="External entity study")),
+    Case("meta-refresh-and-base.html", "ok", "", lambda: veeva(GOOD_VEEVA_BODY.replace(
+        "<h2>Status", '<base href="http://evil.example/"><meta http-equiv="refresh" '
+        'content="0;url=http://evil.example/"><h2>Status'))),
+    Case("svg-and-srcdoc.html", "ok", "", lambda: veeva(
+        GOOD_VEEVA_BODY + '<svg><script>alert(1)</script><text>Completed</text></svg>'
+        '<iframe srcdoc="<h2>Status and phase</h2><p>Completed</p>"></iframe>')),
+    Case("css-hidden-decoy.html", "ok", "", lambda: veeva(
+        GOOD_VEEVA_BODY + '<div style="display:none"><h2>Status and phase</h2><p>Terminated</p></div>')),
 )
 
 
