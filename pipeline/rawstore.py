@@ -63,7 +63,7 @@ class UnreadableObjectError(RawStoreError):
     """The object exists but cannot be read (permissions, not a file, I/O error)."""
 
 
-class RawStoreWriteError(RawStoreError):
+class RawStoreWriteError(RawStoreError, OSError):
     """The store takes no writes (disk full, permission denied...): the crawl must stop,
     since every further page would fail the same way.  str() is one line."""
 

@@ -19,7 +19,7 @@ import duckdb
 import pytest
 
 from pipeline.cli import main
-from pipeline.db.connection import SANDBOX_CONFIG
+from pipeline.db.connection import SANDBOX_SETTINGS
 from pipeline.devtools.mirror import Faults, Mirror, MirrorServer, generate_pages
 from pipeline.rawstore import RawStore
 from pipeline.run import crawl_into
@@ -57,14 +57,14 @@ def _attempts(tmp: Path) -> list[tuple[str, str, str]]:
     other = tmp / "other.duckdb"
     duckdb.connect(str(other)).close()
     return [
-        ("attach-file", f"ATTACH '{other}' AS o", "refused"),
-        ("attach-new-file", f"ATTACH '{tmp / 'new.duckdb'}' AS n", "refused"),
-        ("attach-memory", "ATTACH ':memory:' AS m", "memory"),
-        ("copy-to-csv", f"COPY trials TO '{tmp / 'out.csv'}'", "refused"),
-        ("copy-to-parquet", f"COPY (SELECT * FROM pages) TO '{tmp / 'out.parquet'}' (FORMAT parquet)", "refused"),
-        ("export-database", f"EXPORT DATABASE '{tmp / 'dump'}'", "refused"),
-        ("install", "INSTALL httpfs", "refused"),
-        ("load", "LOAD httpfs", "refused"),
+        ("attach-file", f"ATTACH '{other}' AS o", "ATTACH"),
+        ("attach-new-file", f"ATTACH '{tmp / 'new.duckdb'}' AS n", "ATTACH"),
+        ("attach-memory", "ATTACH ':memory:' AS m", "ATTACH"),
+        ("copy-to-csv", f"COPY trials TO '{tmp / 'out.csv'}'", "COPY"),
+        ("copy-to-parquet", f"COPY (SELECT * FROM pages) TO '{tmp / 'out.parquet'}' (FORMAT parquet)", "COPY"),
+        ("export-database", f"EXPORT DATABASE '{tmp / 'dump'}'", "EXPORT"),
+        ("install", "INSTALL httpfs", "LOAD"),
+        ("load", "LOAD httpfs", "LOAD"),
         ("read_csv", f"SELECT * FROM read_csv('{secret}')", "refused"),
         ("bare-file", f"SELECT * FROM '{secret}'", "refused"),
         ("read_parquet", f"SELECT * FROM read_parquet('{tmp / 'x.parquet'}')", "refused"),
@@ -72,18 +72,20 @@ def _attempts(tmp: Path) -> list[tuple[str, str, str]]:
         ("read_blob", "SELECT * FROM read_blob('/etc/passwd')", "refused"),
         ("read_json-url", "SELECT * FROM read_json('http://127.0.0.1:9/x.json')", "refused"),
         ("glob", "SELECT * FROM glob('/etc/*')", "refused"),
-        ("set-external-access", "SET enable_external_access = true", "settings cannot be changed"),
-        ("reset-external-access", "RESET enable_external_access", "settings cannot be changed"),
-        ("unlock", "SET lock_configuration = false", "settings cannot be changed"),
-        ("allowed-dirs", "SET allowed_directories = ['/']", "settings cannot be changed"),
-        ("pragma", "PRAGMA enable_external_access = true", "settings cannot be changed"),
-        ("secret", "CREATE SECRET s (TYPE s3, KEY_ID 'k', SECRET 'v')", "refused"),
-        ("insert", "INSERT INTO keywords (trial_id, position, keyword) VALUES ('x', 1, 'y')", "read-only"),
-        ("update", "UPDATE trials SET brief_title = 'pwned'", "read-only"),
-        ("delete", "DELETE FROM pages", "read-only"),
-        ("create-table", "CREATE TABLE evil AS SELECT 1", "read-only"),
-        ("drop", "DROP TABLE trials", "read-only"),
-        ("two-statements", "SELECT 1; DROP TABLE trials", "read-only"),
+        ("set-external-access", "SET enable_external_access = true", "SET"),
+        ("reset-external-access", "RESET enable_external_access", "SET"),
+        ("unlock", "SET lock_configuration = false", "SET"),
+        ("allowed-dirs", "SET allowed_directories = ['/']", "SET"),
+        ("pragma", "PRAGMA enable_external_access = true", "SET"),
+        ("pragma-call", "CALL enable_external_access(true)", "does not exist"),
+        ("checkpoint-call", "PRAGMA enable_checkpoint_on_shutdown", "refused"),
+        ("secret", "CREATE SECRET s (TYPE s3, KEY_ID 'k', SECRET 'v')", "CREATE"),
+        ("insert", "INSERT INTO keywords (trial_id, position, keyword) VALUES ('x', 1, 'y')", "INSERT"),
+        ("update", "UPDATE trials SET brief_title = 'pwned'", "UPDATE"),
+        ("delete", "DELETE FROM pages", "DELETE"),
+        ("create-table", "CREATE TABLE evil AS SELECT 1", "CREATE"),
+        ("drop", "DROP TABLE trials", "DROP"),
+        ("two-statements", "SELECT 1; DROP TABLE trials", "DROP"),
     ]
 
 
@@ -121,11 +123,33 @@ def test_sql_refusal_from_a_real_process(loaded, tmp_path):
     assert not (tmp_path / "x.csv").exists()
 
 
-def test_sandbox_settings_are_the_documented_ones():
-    assert SANDBOX_CONFIG["enable_external_access"] is False
-    assert SANDBOX_CONFIG["lock_configuration"] is True
+def test_sandbox_settings_are_in_force(loaded):
+    assert SANDBOX_SETTINGS == ("SET enable_external_access = false", "SET lock_configuration = true")
+    conn = open_warehouse(loaded, read_only=True, sandboxed=True)
+    try:
+        settings = dict(conn.execute(
+            "SELECT name, value FROM duckdb_settings() WHERE name IN ('enable_external_access', "
+            "'lock_configuration', 'autoinstall_known_extensions', 'autoload_known_extensions')").fetchall())
+        attached = conn.execute("SELECT database_name, readonly FROM duckdb_databases() "
+                                "WHERE NOT internal AND database_name <> 'memory'").fetchall()
+    finally:
+        conn.close()
+    assert settings == {"enable_external_access": "false", "lock_configuration": "true",
+                        "autoinstall_known_extensions": "false", "autoload_known_extensions": "false"}
+    assert attached == [("warehouse", True)]
     with pytest.raises(ValueError):
-        open_warehouse(":memory:", sandboxed=True)
+        open_warehouse(loaded, sandboxed=True)  # a sandbox is read-only or nothing
+
+
+def test_sandbox_works_while_the_same_process_has_the_file_open(loaded, capsys):
+    other = duckdb.connect(str(loaded), read_only=True)
+    try:
+        assert main(["sql", "SELECT count(*) AS n FROM trials", "--warehouse", str(loaded), "--format", "csv"]) == 0
+        assert capsys.readouterr().out.splitlines()[0] == "n"
+        assert main(["sql", "COPY trials TO 'x.csv'", "--warehouse", str(loaded)]) == 1
+        assert "refused" in capsys.readouterr().err
+    finally:
+        other.close()
 
 
 # --- the crawler stays on the source's hosts -----------------------------------------------------
@@ -337,3 +361,31 @@ def test_crawl_cli_reads_the_user_agent_from_the_environment(tmp_path, monkeypat
                      "--raw-dir", str(tmp_path / "raw"), "--rate", "500", "--quiet"]) == 0
         assert {q.headers.get("user-agent") for q in srv.requests} == {"bot/9 (mailto:x@example.invalid)"}
     capsys.readouterr()
+
+
+def test_the_sandbox_holds_even_without_the_statement_check(loaded, tmp_path):
+    """Defence in depth: the statement allow-list is only the first, readable refusal; the
+    connection itself refuses files, settings and writes."""
+    from pipeline.db.query import QueryError, execute
+
+    secret = tmp_path / "secret.csv"
+    secret.write_text("password\nhunter2\n")
+    conn = open_warehouse(loaded, read_only=True, sandboxed=True)
+    try:
+        for sql, word in [
+            (f"ATTACH '{tmp_path / 'x.duckdb'}' AS x", "disabled by configuration"),
+            (f"COPY trials TO '{tmp_path / 'out.csv'}'", "disabled by configuration"),
+            (f"SELECT * FROM read_csv('{secret}')", "disabled by configuration"),
+            (f"SELECT * FROM read_text('{secret}')", "disabled by configuration"),
+            ("INSTALL httpfs", "disabled by configuration"),
+            ("LOAD httpfs", "disabled through configuration"),
+            ("SET enable_external_access = true", "configuration has been locked"),
+            ("INSERT INTO keywords (trial_id, position, keyword) VALUES ('x', 1, 'y')", "read-only"),
+            ("CREATE TABLE evil (a INT)", "read-only"),
+        ]:
+            with pytest.raises(QueryError, match="refused") as info:
+                execute(conn, sql, loaded)
+            assert word in str(info.value), (sql, str(info.value))
+    finally:
+        conn.close()
+    assert not (tmp_path / "out.csv").exists() and not (tmp_path / "x.duckdb").exists()

@@ -57,26 +57,40 @@ def describe_duckdb_error(
     return first
 
 
-# For running SQL typed by a person (`trials sql`): no file or network access beyond the
-# warehouse itself (no ATTACH, COPY ... TO, read_csv/read_parquet/read_text, INSTALL or LOAD of
-# downloaded extensions, secrets), and the configuration locked so the query cannot SET it back.
-SANDBOX_CONFIG: dict[str, str | bool | int | float | list[str]] = {
-    "enable_external_access": False,
-    "autoinstall_known_extensions": False,
-    "autoload_known_extensions": False,
-    "lock_configuration": True,
-}
+# For running SQL typed by a person (`trials sql`): the warehouse attached READ_ONLY to a
+# private in-memory instance, then no file or network access at all (no ATTACH, COPY ... TO,
+# EXPORT, read_csv/read_parquet/read_text/glob, INSTALL or LOAD of downloaded extensions,
+# persistent secrets) and the configuration locked so the query cannot SET any of it back.
+# A private instance rather than duckdb.connect(path, read_only=True, config=...): DuckDB
+# shares one instance per file within a process and refuses a second configuration, so the
+# sandbox would fail whenever the same process (a test, a notebook) has the file open.
+SANDBOX_ALIAS = "warehouse"
+SANDBOX_INSTANCE_CONFIG = {"autoinstall_known_extensions": False, "autoload_known_extensions": False}
+SANDBOX_SETTINGS = ("SET enable_external_access = false", "SET lock_configuration = true")
 
 
-def _connect(
-    target: Path, read_only: bool, wait: float, config: dict[str, str | bool | int | float | list[str]] | None = None,
-) -> duckdb.DuckDBPyConnection:
+def _sandboxed(target: Path) -> duckdb.DuckDBPyConnection:
+    conn = duckdb.connect(":memory:", config=dict(SANDBOX_INSTANCE_CONFIG))
+    try:
+        conn.execute(f"ATTACH ? AS {SANDBOX_ALIAS} (READ_ONLY)", [str(target)])
+        conn.execute(f"USE {SANDBOX_ALIAS}")
+        for statement in SANDBOX_SETTINGS:  # last: ATTACH above needs file access
+            conn.execute(statement)
+    except BaseException:
+        conn.close()
+        raise
+    return conn
+
+
+def _connect(target: Path, read_only: bool, wait: float, sandboxed: bool = False) -> duckdb.DuckDBPyConnection:
     """duckdb.connect, retrying while another process holds the lock, for up to `wait` s."""
     deadline = time.monotonic() + max(0.0, wait)
     delay = 0.05
     while True:
         try:
-            return duckdb.connect(str(target), read_only=read_only, config=dict(config or {}))
+            if sandboxed:
+                return _sandboxed(target)
+            return duckdb.connect(str(target), read_only=read_only)
         except duckdb.Error as exc:
             left = deadline - time.monotonic()
             if is_lock_error(exc) and left > 0:
@@ -99,7 +113,7 @@ def open_warehouse(
     Read-only connections never create or upgrade anything: a missing file, or one whose
     schema is older than this code, is an error saying what to run.  `wait`: seconds to keep
     retrying while another process holds the file's lock (0 = fail at once).  `sandboxed`
-    (read-only only): SANDBOX_CONFIG, for SQL we did not write.
+    (read-only only): see SANDBOX_SETTINGS, for SQL we did not write.
     """
     if sandboxed and not read_only:
         raise ValueError("a sandboxed connection must be read-only")
@@ -108,7 +122,7 @@ def open_warehouse(
         raise WarehouseError(f"warehouse not found: {target} (run `trials ingest` first)")
     if not read_only and str(target) != ":memory:":
         target.parent.mkdir(parents=True, exist_ok=True)
-    conn = _connect(target, read_only, wait, SANDBOX_CONFIG if sandboxed else None)
+    conn = _connect(target, read_only, wait, sandboxed)
     if read_only:
         try:
             pending = pending_migrations(conn)

@@ -53,12 +53,32 @@ def _refusal(exc: duckdb.Error) -> str | None:
     return None
 
 
+# Statement kinds an analyst's query may contain.  A first, readable refusal; the sandboxed
+# connection (read-only, no external access, locked settings) is what actually holds.
+ALLOWED_STATEMENTS = frozenset({"SELECT", "EXPLAIN", "PRAGMA", "CALL"})
+
+
+def check_statements(conn: duckdb.DuckDBPyConnection, sql: str, label: str | os.PathLike[str] = "") -> None:
+    """QueryError unless every statement in `sql` is a read query (SELECT, EXPLAIN, ...)."""
+    try:
+        kinds = [statement.type.name for statement in conn.extract_statements(sql)]
+    except duckdb.Error as exc:
+        raise QueryError(describe_duckdb_error(label, exc)) from exc
+    refused = sorted({kind for kind in kinds if kind not in ALLOWED_STATEMENTS})
+    if refused:
+        raise QueryError(
+            f"refused: only read queries ({', '.join(sorted(ALLOWED_STATEMENTS))}) may run here, "
+            f"not {', '.join(refused)}; the warehouse is opened read-only"
+        )
+
+
 def run_query(warehouse: str | os.PathLike[str], sql: str, *, wait: float = 0.0) -> QueryResult:
     """Execute `sql` read-only and sandboxed (no file or network access, settings locked: see
-    SANDBOX_CONFIG); WarehouseError for file problems (including a lock held for longer than
+    SANDBOX_SETTINGS); WarehouseError for file problems (including a lock held for longer than
     `wait` seconds by a run writing the warehouse), QueryError for SQL ones."""
     conn = open_warehouse(warehouse, read_only=True, wait=wait, sandboxed=True)
     try:
+        check_statements(conn, sql, warehouse)
         return execute(conn, sql, warehouse)
     finally:
         conn.close()
