@@ -218,3 +218,29 @@ def test_stale_running_rows_from_this_process_are_abandoned(fresh_db):
     runlog.finish_run(fresh_db, second)
     assert fresh_db.execute("SELECT outcome, error FROM runs WHERE run_id = ?", [second]).fetchall() == [
         ("succeeded", None)]
+
+
+def test_crawl_records_discovered_fetched_unchanged_and_changes(tmp_path, capsys, clean_env):
+    from pipeline.devtools.mirror import Mirror, MirrorServer, generate_pages
+
+    pages = generate_pages("clinconnect", 3)
+    paths = sorted(pages)
+    mirror = Mirror("clinconnect", pages)
+    warehouse, raw = tmp_path / "w.duckdb", tmp_path / "raw"
+
+    def crawl(base_url: str) -> None:
+        assert main(["crawl", "clinconnect", "--base-url", base_url, "--raw-dir", str(raw), "--rate", "50",
+                     "--warehouse", str(warehouse)]) == 0
+
+    with MirrorServer(mirror) as server:
+        crawl(server.base_url)
+        mirror.set_page(paths[1], pages[paths[1]].body.replace(b"Recruiting", b"Completed"))
+        crawl(server.base_url)
+    capsys.readouterr()
+    first, second = runs(warehouse)
+    assert first[:4] == ("crawl", "cli", "succeeded", None)
+    assert first[4:7] == (3, 3, 0) and first[7] == 3 and first[10:] == (3, 0, 0)
+    assert second[4:7] == (3, 1, 2) and second[7] == 1 and second[10:] == (0, 1, 0)
+    assert query(warehouse, "SELECT crawl_s > 0, parse_s >= 0, load_s > 0 FROM runs") == [(True, True, True)] * 2
+    assert query(warehouse, "SELECT change, fields FROM run_changes c JOIN runs r USING (run_id) "
+                            "ORDER BY r.started_at DESC LIMIT 1") == [("changed", ["overall_status"])]
