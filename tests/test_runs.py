@@ -226,13 +226,14 @@ def test_crawl_records_discovered_fetched_unchanged_and_changes(tmp_path, capsys
     pages = generate_pages("clinconnect", 3)
     paths = sorted(pages)
     mirror = Mirror("clinconnect", pages)
-    warehouse, raw = tmp_path / "w.duckdb", tmp_path / "raw"
+    warehouse, raw, urls = tmp_path / "w.duckdb", tmp_path / "raw", tmp_path / "urls.txt"
 
-    def crawl(base_url: str) -> None:
-        assert main(["crawl", "clinconnect", "--base-url", base_url, "--raw-dir", str(raw), "--rate", "50",
-                     "--warehouse", str(warehouse)]) == 0
+    def crawl(base_url: str) -> None:  # a URL list: no sitemap lastmod to skip the changed page by
+        assert main(["crawl", "clinconnect", "--base-url", base_url, "--raw-dir", str(raw), "--rate", "500",
+                     "--quiet", "--urls", str(urls), "--warehouse", str(warehouse)]) == 0
 
     with MirrorServer(mirror) as server:
+        urls.write_text("".join(f"{server.base_url}{p}\n" for p in paths))
         crawl(server.base_url)
         mirror.set_page(paths[1], pages[paths[1]].body.replace(b"Recruiting", b"Completed"))
         crawl(server.base_url)
