@@ -39,7 +39,9 @@ from pipeline.match import MEASURE_OPTIONS, Patient, format_match, notes, parse_
 from pipeline.rawstore import RawStoreError
 from pipeline.reparse import format_reparse, reparse
 from pipeline.run import InputError, crawl_and_ingest, format_crawl, format_summary, ingest
-from pipeline.scrape import SITES, CrawlConfig, RobotsUnreachable, TerminalProgress
+from pipeline.progress import Bars
+from pipeline.scrape import SITES, CrawlConfig, RobotsUnreachable
+from pipeline.status import DEFAULT_LIMIT, format_status, status
 
 PROG = "trials"
 USER_AGENT_ENV = "TRIALS_USER_AGENT"  # may carry a contact e-mail: never hard-coded
@@ -75,6 +77,7 @@ def build_parser() -> argparse.ArgumentParser:
     )
     ingest_cmd.add_argument("paths", nargs="+", metavar="PATH", help="page file or folder")
     ingest_cmd.add_argument("--warehouse", metavar="FILE", help=warehouse_help)
+    ingest_cmd.add_argument("--quiet", action="store_true", help="no progress bars")
     add_wait(ingest_cmd)
 
     run_cmd = commands.add_parser(
@@ -103,7 +106,7 @@ def build_parser() -> argparse.ArgumentParser:
     crawl_cmd.add_argument("--concurrency", type=int, metavar="N", help="requests in flight per host (default 2)")
     crawl_cmd.add_argument("--user-agent", metavar="UA",
                            help=f"User-Agent header (default: ${USER_AGENT_ENV} if set, else the project's)")
-    crawl_cmd.add_argument("--quiet", action="store_true", help="no progress line")
+    crawl_cmd.add_argument("--quiet", action="store_true", help="no progress bars")
     crawl_cmd.add_argument("--warehouse", metavar="FILE", help=warehouse_help)
     add_wait(crawl_cmd)
 
@@ -116,7 +119,30 @@ def build_parser() -> argparse.ArgumentParser:
     reparse_cmd.add_argument("--raw-dir", metavar="DIR", default="raw",
                              help="raw page store of the crawled pages (default: raw)")
     reparse_cmd.add_argument("--warehouse", metavar="FILE", help=warehouse_help)
+    reparse_cmd.add_argument("--quiet", action="store_true", help="no progress bars")
     add_wait(reparse_cmd)
+
+    status_cmd = commands.add_parser(
+        "status", help="the last runs, and which pages they rejected and why (read-only)",
+        description="Show the last runs recorded in the warehouse (command, outcome, pages "
+                    "found/fetched/unchanged/parsed/rejected, trials added/changed/removed, time "
+                    "per stage) and the pages they rejected or parsed partially, with the reason.",
+    )
+    status_cmd.add_argument("--limit", type=_positive, default=DEFAULT_LIMIT, metavar="N",
+                            help=f"how many runs (default {DEFAULT_LIMIT})")
+    status_cmd.add_argument("--warehouse", metavar="FILE", help=warehouse_help)
+    add_wait(status_cmd)
+
+    report_cmd = commands.add_parser(
+        "report", help="write a static HTML report with charts of the warehouse (read-only)",
+        description="Write one self-contained HTML file (the charting JavaScript embedded, no "
+                    "network needed to view it): trials by status, phase, target antigen and "
+                    "sponsor, trial starts per year, and the changes of the recent runs.",
+    )
+    report_cmd.add_argument("--out", metavar="FILE", default=None,
+                            help="output file (default: report.html beside the warehouse)")
+    report_cmd.add_argument("--warehouse", metavar="FILE", help=warehouse_help)
+    add_wait(report_cmd)
 
     sql_cmd = commands.add_parser(
         "sql", help="run SQL on the warehouse (read-only)",
@@ -186,6 +212,16 @@ def _measure(text: str) -> tuple[str, float]:
         raise argparse.ArgumentTypeError(str(exc)) from None
 
 
+def _positive(text: str) -> int:
+    try:
+        value = int(text)
+    except ValueError:
+        raise argparse.ArgumentTypeError(f"not a whole number: {text!r}") from None
+    if value < 1:
+        raise argparse.ArgumentTypeError(f"must be at least 1: {text!r}")
+    return value
+
+
 def _seconds(text: str) -> float:
     try:
         value = float(text)
@@ -197,7 +233,8 @@ def _seconds(text: str) -> float:
 
 
 def _cmd_ingest(args: argparse.Namespace, out: TextIO) -> int:
-    summary = ingest(args.paths, resolve_warehouse(args.warehouse), wait=args.wait)
+    with Bars.for_terminal(args.quiet) as bars:
+        summary = ingest(args.paths, resolve_warehouse(args.warehouse), wait=args.wait, bars=bars)
     print(format_summary(summary), file=out)
     return 0
 
@@ -235,13 +272,14 @@ def _cmd_crawl(args: argparse.Namespace, out: TextIO) -> int:
     }.items() if v is not None}
     if args.urls and not os.path.exists(args.urls):
         raise UserError(f"no such file: {args.urls}")
-    progress = None if args.quiet else TerminalProgress()
     try:
-        outcome = crawl_and_ingest(
-            args.source, resolve_warehouse(args.warehouse), args.raw_dir, wait=args.wait,
-            config=dataclasses.replace(CrawlConfig(), **overrides), base_url=args.base_url,
-            limit=args.limit, since=args.since, urls_file=args.urls, progress=progress,
-        )
+        with Bars.for_terminal(args.quiet) as bars:
+            outcome = crawl_and_ingest(
+                args.source, resolve_warehouse(args.warehouse), args.raw_dir, wait=args.wait,
+                config=dataclasses.replace(CrawlConfig(), **overrides), base_url=args.base_url,
+                limit=args.limit, since=args.since, urls_file=args.urls,
+                progress=bars.crawl_callback(), bars=bars,
+            )
     except RobotsUnreachable as exc:
         raise UserError(f"crawl not started: {exc}") from exc
     print(format_crawl(outcome.crawl), file=out)
@@ -256,8 +294,28 @@ def _cmd_sql(args: argparse.Namespace, out: TextIO) -> int:
 
 
 def _cmd_reparse(args: argparse.Namespace, out: TextIO) -> int:
-    result = reparse(resolve_warehouse(args.warehouse), args.raw_dir, wait=args.wait)
+    with Bars.for_terminal(args.quiet) as bars:
+        result = reparse(resolve_warehouse(args.warehouse), args.raw_dir, wait=args.wait, bars=bars)
     print(format_reparse(result), file=out)
+    return 0
+
+
+def _cmd_status(args: argparse.Namespace, out: TextIO) -> int:
+    print(format_status(status(resolve_warehouse(args.warehouse), args.limit, wait=args.wait)), file=out)
+    return 0
+
+
+def _cmd_report(args: argparse.Namespace, out: TextIO) -> int:
+    from pipeline.report import ReportError, default_report_path, write_report  # plotly loads slowly
+
+    warehouse = resolve_warehouse(args.warehouse)
+    target = args.out or default_report_path(warehouse)
+    try:
+        result = write_report(warehouse, target, wait=args.wait)
+    except ReportError as exc:
+        raise UserError(str(exc)) from exc
+    print(f"Report: {result.path} ({len(result.charts)} charts, {result.trials} trials, "
+          f"{result.bytes // 1024} KiB, self-contained)", file=out)
     return 0
 
 
@@ -302,6 +360,7 @@ def _cmd_match(args: argparse.Namespace, out: TextIO) -> int:
 _COMMANDS = {
     "ingest": _cmd_ingest, "run": _cmd_run, "crawl": _cmd_crawl, "reparse": _cmd_reparse,
     "sql": _cmd_sql, "export": _cmd_export, "migrate": _cmd_migrate, "match": _cmd_match,
+    "status": _cmd_status, "report": _cmd_report,
 }
 
 

@@ -24,10 +24,11 @@ from urllib.parse import unquote, urlparse
 
 import duckdb
 
-from pipeline import run
+from pipeline import run, runlog
 from pipeline.db.connection import open_warehouse
 from pipeline.ingest import raw_page_from_bytes
 from pipeline.models import RawPage
+from pipeline.progress import Bars
 from pipeline.rawstore import RawStore, RawStoreError
 
 DEFAULT_BATCH = 2000  # pages per transaction: bounds memory, and a killed run resumes
@@ -97,33 +98,36 @@ def reparse_on(
     *,
     warehouse_label: str | os.PathLike[str] = "",
     batch_size: int = DEFAULT_BATCH,
+    bars: Bars | None = None,
 ) -> ReparseResult:
     version = run.current_parser_version()
-    stale = stale_pages(conn, version)
     store = RawStore(raw_root)
     unavailable: list[run.Quarantined] = []
     summaries = []
     size = max(1, batch_size)
-    for start in range(0, len(stale), size):
-        chunk: list[RawPage] = []  # only one batch of page bytes in memory at a time
-        for page in stale[start:start + size]:
-            try:
-                chunk.append(read_stale(page, store))
-            except LookupError as exc:
-                unavailable.append(run.Quarantined(page.url, str(exc)))
-        if chunk:
-            batch = run.RawBatch(("reparse",), tuple(chunk))
-            summaries.append(run.ingest_batch(batch, conn, warehouse_label))
+    with runlog.recorded(conn, "reparse") as log:  # logged in `runs`, failed or not
+        stale = stale_pages(conn, version)
+        log.add(runlog.RunStats(pages_discovered=len(stale)))
+        for start in range(0, len(stale), size):
+            chunk: list[RawPage] = []  # only one batch of page bytes in memory at a time
+            for page in stale[start:start + size]:
+                try:
+                    chunk.append(read_stale(page, store))
+                except LookupError as exc:
+                    unavailable.append(run.Quarantined(page.url, str(exc)))
+            if chunk:
+                batch = run.RawBatch(("reparse",), tuple(chunk))
+                summaries.append(run.ingest_batch(batch, conn, warehouse_label, log=log, bars=bars))
     return ReparseResult(version, len(stale), tuple(summaries), tuple(unavailable))
 
 
 def reparse(
     warehouse: str | os.PathLike[str], raw_root: str | os.PathLike[str], *,
-    wait: float = 0.0, batch_size: int = DEFAULT_BATCH,
+    wait: float = 0.0, batch_size: int = DEFAULT_BATCH, bars: Bars | None = None,
 ) -> ReparseResult:
     conn = open_warehouse(warehouse, wait=wait)
     try:
-        return reparse_on(conn, raw_root, warehouse_label=warehouse, batch_size=batch_size)
+        return reparse_on(conn, raw_root, warehouse_label=warehouse, batch_size=batch_size, bars=bars)
     finally:
         conn.close()
 

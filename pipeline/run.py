@@ -18,7 +18,7 @@ from pathlib import Path
 
 import duckdb
 
-from pipeline import parse
+from pipeline import parse, runlog
 from pipeline.db.connection import open_warehouse
 from pipeline.db.load import LoadResult, load_batch, naive_utc
 from pipeline.db.profiles import refresh_profiles
@@ -27,6 +27,7 @@ from pipeline.faults import checkpoint
 from pipeline.ingest import UnreadableFile, page_id_for, raw_page_from_bytes, read_pages
 from pipeline.link import LinkedTrial, LinkPage, link_pages
 from pipeline.models import ParsedPage, RawPage
+from pipeline.progress import Bar, Bars
 from pipeline.rawstore import RawStore, RawStoreError
 from pipeline.scrape import CrawlConfig, CrawlResult, crawl
 from pipeline.scrape.progress import ProgressCallback
@@ -188,6 +189,7 @@ def parse_new_pages(
     raw: RawBatch,
     stored: Mapping[str, str | None],
     parser_version: str | None = None,
+    bar: Bar | None = None,
 ) -> ParseBatch:
     """Parse the items the warehouse does not have, skipping repeats within `items`.
 
@@ -203,6 +205,8 @@ def parse_new_pages(
     reparsed: list[str] = []
     skipped = 0
     for item in raw.items:
+        if bar is not None:
+            bar.advance()
         page_id = item_page_id(item)
         known = page_id in stored
         unreadable = isinstance(item, UnreadableFile)
@@ -319,30 +323,58 @@ def summarize(warehouse: str | os.PathLike[str], plan: LinkPlan, result: LoadRes
     )
 
 
-def ingest_batch(
-    raw: RawBatch, conn: duckdb.DuckDBPyConnection, warehouse_path: str | os.PathLike[str]
-) -> RunSummary:
-    """Parse, link and load one batch of pages on an open warehouse connection."""
-    stored = stored_parser_versions(conn, raw.page_ids)
-    batch = parse_new_pages(raw, stored, current_parser_version())
-    checkpoint("ingest.parsed")
-    plan = plan_links(stored_pages(conn, batch), batch)
-    checkpoint("ingest.linked")
+def touched_trial_ids(plan: LinkPlan) -> tuple[str, ...]:
+    """Every trial id the load of `plan` may write or delete."""
+    return tuple(sorted({t.trial_id for t in plan.trials} | set(plan.stale_trial_ids)))
+
+
+def logged_load(conn: duckdb.DuckDBPyConnection, plan: LinkPlan) -> tuple[LoadResult, tuple[runlog.TrialChange, ...]]:
+    """load_plan, plus which trials it added, changed and removed (for the run log)."""
+    touched = touched_trial_ids(plan)
+    before = runlog.trial_states(conn, touched)
     result = load_plan(conn, plan)
+    return result, runlog.diff_states(before, runlog.trial_states(conn, touched))
+
+
+def ingest_batch(
+    raw: RawBatch, conn: duckdb.DuckDBPyConnection, warehouse_path: str | os.PathLike[str],
+    *, log: runlog.RunLog | None = None, bars: Bars | None = None,
+) -> RunSummary:
+    """Parse, link and load one batch of pages on an open warehouse connection; counts and
+    stage times go to `log`, progress to `bars`."""
+    log = log if log is not None else runlog.RunLog()
+    bars = bars if bars is not None else Bars.off()
+    with log.timed("parse"), bars.stage("parse", len(raw.items)) as bar:
+        stored = stored_parser_versions(conn, raw.page_ids)
+        batch = parse_new_pages(raw, stored, current_parser_version(), bar)
+    checkpoint("ingest.parsed")
+    log.pages.extend(batch.pages)
+    log.add(runlog.page_counts(batch.pages, unchanged=batch.skipped_known))
+    with log.timed("link"):
+        plan = plan_links(stored_pages(conn, batch), batch)
+    checkpoint("ingest.linked")
+    with log.timed("load"), bars.stage("load", 1, note=f"{len(plan.trials)} trials") as bar:
+        result, changes = logged_load(conn, plan)
+        bar.advance()
+    log.changes.extend(changes)
+    log.add(runlog.change_counts(changes))
     checkpoint("ingest.done")
     return summarize(warehouse_path, plan, result)
 
 
 def ingest(
     paths: Sequence[str | os.PathLike[str]], warehouse_path: str | os.PathLike[str],
-    *, wait: float = 0.0,
+    *, wait: float = 0.0, bars: Bars | None = None, trigger: str = "cli",
 ) -> RunSummary:
     """Read, parse, link and load `paths` into the warehouse; pages already there are skipped.
-    `wait`: seconds to wait for another process's lock on the warehouse (0 = fail at once)."""
+    `wait`: seconds to wait for another process's lock on the warehouse (0 = fail at once).
+    The run is logged in `runs` (command 'ingest')."""
     raw = read_raw_pages(paths)
     conn = open_warehouse(warehouse_path, wait=wait)
     try:
-        return ingest_batch(raw, conn, warehouse_path)
+        with runlog.recorded(conn, "ingest", trigger) as log:
+            log.add(runlog.RunStats(pages_discovered=len(raw.items)))
+            return ingest_batch(raw, conn, warehouse_path, log=log, bars=bars)
     finally:
         conn.close()
 
@@ -384,6 +416,7 @@ def pending_crawled_pages(
 class CrawlRun:
     crawl: CrawlResult
     summary: RunSummary
+    run_id: str = ""  # its row in `runs`
 
 
 def crawl_into(
@@ -398,17 +431,26 @@ def crawl_into(
     since: dt.date | None = None,
     urls_file: str | os.PathLike[str] | None = None,
     progress: ProgressCallback | None = None,
+    bars: Bars | None = None,
+    trigger: str = "cli",
 ) -> CrawlRun:
-    """Crawl one mirror into the raw store, then parse, link and load what changed."""
+    """Crawl one mirror into the raw store, then parse, link and load what changed; the run
+    is logged in `runs` (command 'crawl')."""
     store = RawStore(raw_root)
-    result = crawl(
-        source, raw_root=store, conn=conn, config=config, base_url=base_url,
-        limit=limit, since=since, urls_file=urls_file, progress=progress,
-    )
-    pending = pending_crawled_pages(conn, store, source)
-    checkpoint("ingest.pending_read")
-    summary = ingest_batch(pending, conn, warehouse_label)
-    return CrawlRun(result, summary)
+    with runlog.recorded(conn, "crawl", trigger) as log:
+        with log.timed("crawl"):
+            result = crawl(
+                source, raw_root=store, conn=conn, config=config, base_url=base_url,
+                limit=limit, since=since, urls_file=urls_file, progress=progress,
+            )
+        log.add(runlog.RunStats(
+            pages_discovered=result.discovered, pages_fetched=result.fetched,
+            pages_unchanged=result.unchanged + result.skipped_unchanged,
+        ))
+        pending = pending_crawled_pages(conn, store, source)
+        checkpoint("ingest.pending_read")
+        summary = ingest_batch(pending, conn, warehouse_label, log=log, bars=bars)
+    return CrawlRun(result, summary, log.run_id)
 
 
 def crawl_and_ingest(

@@ -16,9 +16,9 @@ from pipeline.run import LinkPlan, ParseBatch, RawBatch, RunSummary
 
 ASSETS = [assets.raw_pages, assets.parsed_pages, assets.trial_records, assets.warehouse_tables]
 CHECKS = [checks.unique_keys, checks.foreign_keys, checks.valid_enumerations,
-          checks.trials_have_pages, checks.history_matches_trials]
+          checks.trials_have_pages, checks.history_matches_trials, checks.runs_recorded]
 CHECK_NAMES = ["unique_keys", "foreign_keys", "valid_enumerations", "trials_have_pages",
-               "history_matches_trials"]
+               "history_matches_trials", "runs_recorded"]
 BLOCKING = {"unique_keys", "foreign_keys", "valid_enumerations", "trials_have_pages"}
 
 
@@ -40,13 +40,14 @@ def test_definitions_load_with_every_asset_check_job_and_schedule():
 
     defs = load_defs()
     keys = {key.to_user_string() for key in defs.resolve_all_asset_keys()}
-    assert keys == {"raw_pages", "parsed_pages", "trial_records", "warehouse_tables", "mirror_pages"}
+    assert keys == {"raw_pages", "parsed_pages", "trial_records", "warehouse_tables", "mirror_pages",
+                    "warehouse_report"}
     check_keys = {k.name for c in defs.asset_checks or [] for k in c.check_keys}
     assert check_keys == set(CHECK_NAMES)
     blocking = {spec.name for c in defs.asset_checks or [] for spec in c.check_specs if spec.blocking}
     assert blocking == BLOCKING
     # every step that opens the warehouse queues on one concurrency pool
-    for key in ("parsed_pages", "trial_records", "warehouse_tables", "mirror_pages"):
+    for key in ("parsed_pages", "trial_records", "warehouse_tables", "mirror_pages", "warehouse_report"):
         assert defs.resolve_assets_def(key).get_op_def_for_asset_key(dg.AssetKey(key)).pool \
             == "warehouse", key
     schedule = defs.resolve_schedule_def("daily_ingest")
@@ -144,7 +145,7 @@ def test_checks_fail_on_a_broken_warehouse(seeds_dir, warehouse_path, clean_env)
     assert not result.success
     assert check_results(result) == {
         "unique_keys": True, "foreign_keys": False, "valid_enumerations": False,
-        "trials_have_pages": True, "history_matches_trials": True,
+        "trials_have_pages": True, "history_matches_trials": True, "runs_recorded": True,
     }
     evaluation = next(e for e in result.get_asset_check_evaluations()
                       if e.check_name == "foreign_keys")

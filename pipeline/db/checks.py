@@ -17,7 +17,7 @@ from dataclasses import dataclass, field
 import duckdb
 
 from pipeline.db.history import TRACKED_FIELDS, value_text
-from pipeline.db.schema import CHILD_TABLES, ENUM_COLUMNS, KEY_COLUMNS
+from pipeline.db.schema import CHILD_TABLES, ENUM_COLUMNS, KEY_COLUMNS, RUN_COUNT_COLUMNS, RUN_TABLES
 from pipeline.vocab import CODES
 
 _EXAMPLES = 5
@@ -181,6 +181,27 @@ def history_matches_trials(conn: duckdb.DuckDBPyConnection) -> CheckOutcome:
     return _outcome("history_matches_trials", failures, ("trial_history", "trials"))
 
 
+def runs_recorded(conn: duckdb.DuckDBPyConnection) -> CheckOutcome:
+    """The run log is consistent: finished runs have a finish time not before their start, failed
+    runs say why and succeeded ones do not, counts are never negative, and every rejected page
+    and trial change belongs to a logged run."""
+    negative = " OR ".join(f"{c} < 0" for c in RUN_COUNT_COLUMNS)  # our own column names
+    parts: list[tuple[str, list[object]]] = [
+        ("SELECT run_id || ': finished_at' AS k, NULL AS n FROM runs WHERE outcome <> 'running' "
+         "AND (finished_at IS NULL OR finished_at < started_at)", []),
+        ("SELECT run_id || ': outcome ' || outcome || ' vs error' AS k, NULL AS n FROM runs "
+         "WHERE (outcome = 'failed') <> (error IS NOT NULL)", []),
+        (f"SELECT run_id || ': negative count' AS k, NULL AS n FROM runs WHERE {negative}", []),
+        ("SELECT DISTINCT run_id || ': no such run' AS k, NULL AS n FROM run_pages "
+         "WHERE run_id NOT IN (SELECT run_id FROM runs)", []),
+        ("SELECT DISTINCT run_id || ': no such run' AS k, NULL AS n FROM run_changes "
+         "WHERE run_id NOT IN (SELECT run_id FROM runs)", []),
+    ]
+    tables = ("runs", "runs", "runs", "run_pages", "run_changes")
+    failures = [(tables[i], f"{tables[i]}: {key}") for i, key, _ in _collect(conn, parts)]
+    return _outcome("runs_recorded", failures, RUN_TABLES)
+
+
 Check = Callable[[duckdb.DuckDBPyConnection], CheckOutcome]
 
 # Integrity the warehouse must never lose: the load refuses to commit when one fails.
@@ -196,6 +217,6 @@ def run_checks(
 
 __all__ = [
     "ALL_CHECKS", "BLOCKING_CHECKS", "CheckOutcome", "foreign_keys",
-    "history_matches_trials", "run_checks", "trials_have_pages", "unique_keys",
+    "history_matches_trials", "run_checks", "runs_recorded", "trials_have_pages", "unique_keys",
     "valid_enumerations",
 ]

@@ -92,6 +92,16 @@ GOLDEN_TABLES: tuple[str, ...] = ("trials", *CHILD_TABLES)
 # trial_history is replaced per trial too, but from the page timeline (pipeline.db.history).
 ALL_TABLES: tuple[str, ...] = ("pages", "page_records", *GOLDEN_TABLES, "trial_history")
 
+# The run log (0007_runs.sql, pipeline.runlog): operational rows that differ between two runs
+# on the same input, so they are not in ALL_TABLES (which determinism tests compare).
+RUN_TABLES: tuple[str, ...] = ("runs", "run_pages", "run_changes")
+# runs columns holding a run's counts and stage durations (pipeline.runlog.RunStats)
+RUN_COUNT_COLUMNS: tuple[str, ...] = (
+    "pages_discovered", "pages_fetched", "pages_unchanged", "pages_parsed", "pages_partial",
+    "pages_rejected", "trials_added", "trials_changed", "trials_removed",
+    "crawl_s", "parse_s", "link_s", "load_s",
+)
+
 
 # What identifies a row of each table (asset check `unique_keys`); NULL in a key is a failure.
 KEY_COLUMNS: dict[str, tuple[str, ...]] = {

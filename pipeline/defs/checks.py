@@ -79,3 +79,8 @@ history_matches_trials = _warehouse_check(
     "The latest history value of each tracked field equals the trial's current value.",
     blocking=False,
 )
+runs_recorded = _warehouse_check(
+    checks.runs_recorded,
+    "The run log (runs, run_pages, run_changes) is consistent: outcomes, times, counts, references.",
+    blocking=False,
+)

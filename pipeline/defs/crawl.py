@@ -7,7 +7,7 @@ from dagster_duckdb import DuckDBResource
 from pydantic import Field
 
 from pipeline import run
-from pipeline.defs.assets import WAREHOUSE_POOL, warehouse_connection
+from pipeline.defs.assets import WAREHOUSE_FRESHNESS, WAREHOUSE_POOL, run_origin, warehouse_connection
 from pipeline.defs.metadata import markdown_table
 from pipeline.defs.resources import crawl_user_agent
 from pipeline.scrape import DEFAULT_USER_AGENT, SITES, CrawlConfig
@@ -26,7 +26,15 @@ class MirrorCrawlConfig(dg.Config):
         f"{DEFAULT_USER_AGENT!r}.")
 
 
-@dg.asset(partitions_def=sources, group_name="crawl", kinds={"python", "duckdb"}, pool=WAREHOUSE_POOL)
+# The sites are someone else's servers: a step that failed (network down, site overloaded
+# beyond the crawler's own retries) is tried again after a pause.  A retried crawl resumes
+# its crawl_id, so nothing already fetched is fetched twice.
+NETWORK_RETRY = dg.RetryPolicy(max_retries=3, delay=60, backoff=dg.Backoff.EXPONENTIAL,
+                               jitter=dg.Jitter.PLUS_MINUS)
+
+
+@dg.asset(partitions_def=sources, group_name="crawl", kinds={"python", "duckdb"}, pool=WAREHOUSE_POOL,
+          retry_policy=NETWORK_RETRY, freshness_policy=WAREHOUSE_FRESHNESS)
 def mirror_pages(
     context: dg.AssetExecutionContext, config: MirrorCrawlConfig, warehouse: DuckDBResource
 ) -> dg.MaterializeResult:
@@ -51,9 +59,17 @@ def mirror_pages(
         outcome = run.crawl_into(
             conn, source, config.raw_dir, warehouse_label=warehouse.database, config=crawl_config,
             base_url=config.base_url, limit=config.limit, progress=log_progress,
+            trigger=run_origin(context)[1],
         )
+        stages = conn.execute(
+            "SELECT crawl_s, parse_s, link_s, load_s, trials_added, trials_changed, trials_removed "
+            "FROM runs WHERE run_id = ?", [outcome.run_id],
+        ).fetchall()
     crawl, summary = outcome.crawl, outcome.summary
+    crawl_s, parse_s, link_s, load_s, added, changed, removed = stages[0] if stages else (None,) * 7
     context.log.info(run.format_crawl(crawl))
+    context.log.info(f"stages: crawl {crawl_s or 0:.1f}s, parse {parse_s or 0:.1f}s, "
+                     f"link {link_s or 0:.1f}s, load {load_s or 0:.1f}s")
     return dg.MaterializeResult(metadata={
         "dagster/row_count": crawl.fetched,
         "crawl_id": crawl.crawl_id,
@@ -65,7 +81,13 @@ def mirror_pages(
         "failed": crawl.failed,
         "elapsed_s": round(crawl.elapsed_s, 1),
         "trials_loaded": summary.trials_loaded,
+        "trials_added": added or 0,
+        "trials_changed": changed or 0,
+        "trials_removed": removed or 0,
         "pages_quarantined": len(summary.quarantined),
+        "run_id": outcome.run_id,
+        **{f"{stage}_s": round(value or 0.0, 3) for stage, value in (
+            ("crawl", crawl_s), ("parse", parse_s), ("link", link_s), ("load", load_s))},
         "failures": dg.MetadataValue.md(markdown_table(("url", "error"), crawl.failures[:20])),
     })
 

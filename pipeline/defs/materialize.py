@@ -76,6 +76,7 @@ def materialize_all(warehouse: str | os.PathLike[str]) -> MaterializeOutcome:
         result = job.execute_in_process(
             instance=instance,
             run_config=_QUIET,
+            tags={"trials/command": "run"},  # the run log names the command (assets.COMMAND_TAG)
             resources={"warehouse": DuckDBResource(database=str(warehouse))},
             raise_on_error=False,
         )

@@ -4,8 +4,9 @@ import dagster as dg
 
 ingest_job = dg.define_asset_job(
     "ingest_job",
-    selection=dg.AssetSelection.assets("warehouse_tables").upstream(),
-    description="Read, parse, link and load the configured pages into the warehouse.",
+    selection=dg.AssetSelection.assets("warehouse_report").upstream(),
+    description="Read, parse, link and load the configured pages into the warehouse, then "
+                "rebuild the HTML report.",
 )
 
 daily_ingest = dg.ScheduleDefinition(
