@@ -23,6 +23,8 @@ from typing import Any
 
 import duckdb
 
+from pipeline.db.schema import RUN_TABLES
+
 from pipeline.devtools.mirror import Mirror, MirrorServer, generate_pages
 from pipeline.faults import FAIL_ENV, KILL_ENV
 
@@ -39,7 +41,10 @@ SOURCES = ("veeva", "clinconnect")
 #   `pages.fetched_at`, `trial_history.observed_at`, `trials.first_seen_at / last_seen_at /
 #   last_changed_at / removed_at`.  Everything else -- every other column of every table,
 #   trial ids and page ids included -- must be identical, row for row, duplicates counted.
-LOG_TABLES = frozenset({"crawls", "fetches", "runs"})  # `runs`: the operations branch's run log
+# * `runs`, `run_pages`, `run_changes`: the run log.  A killed run is a run of its own (marked
+#   failed by the next one), so the restarted sequence logs more runs, and the changes are
+#   split between them.  What is compared instead: no run is left `running`.
+LOG_TABLES = frozenset({"crawls", "fetches", *RUN_TABLES})
 EXCLUDED_COLUMNS: dict[str, frozenset[str]] = {
     "schema_version": frozenset({"applied_at"}),
     "pages": frozenset({"fetched_at"}),
@@ -131,6 +136,7 @@ def integrity_problems(warehouse: Path) -> list[str]:
                 "SELECT count(*) FROM (SELECT crawl_id, url FROM fetches WHERE kind = 'page' "
                 "AND outcome IN ('fetched', 'unchanged', 'gone') GROUP BY ALL HAVING count(*) > 1)"),
             "crawl left unfinished": "SELECT count(*) FROM crawls WHERE status <> 'finished'",
+            "run left running": "SELECT count(*) FROM runs WHERE outcome = 'running'",
             "page fetched but not loaded": (
                 "SELECT count(*) FROM (SELECT DISTINCT coalesce(final_url, url) AS u, content_sha256 "
                 "FROM fetches WHERE kind = 'page' AND outcome = 'fetched') f "
