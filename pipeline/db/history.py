@@ -21,8 +21,11 @@ History semantics (docs/queries.md repeats them for analysts):
 Presence: `last_seen_at` is the latest time any of the trial's URLs was fetched or confirmed
 unchanged; `removed_from_source` is set when every one of its URLs answered 404/410 at its
 latest fetch (`fetches.outcome = 'gone'`; failed fetches prove nothing either way).
-Removed trials stay in the warehouse.  Pages read from files have no fetch log and are
-never "gone".
+A URL that a *complete* sitemap discovery of its source no longer lists counts as gone too:
+the crawler logs it as a `fetches` row with outcome 'gone', no request (`attempts` 0) and the
+error 'absent from the sitemap' (`mark_unlisted`); listed again, it is fetched again and the
+flag clears like after a 404.  Removed trials stay in the warehouse.  Pages read from files
+have no fetch log and are never "gone".
 """
 
 from __future__ import annotations
@@ -210,6 +213,41 @@ def refresh_presence(conn: duckdb.DuckDBPyConnection) -> int:
         "OR trials.removed_from_source IS DISTINCT FROM p.removed "
         "OR trials.removed_at IS DISTINCT FROM p.removed_at)"
     ).fetchall()
+    return int(rows[0][0]) if rows else 0
+
+
+UNLISTED_ERROR = "absent from the sitemap"
+
+
+def mark_unlisted(
+    conn: duckdb.DuckDBPyConnection, source: str, crawl_id: str, listed: Iterable[str], at: dt.datetime
+) -> int:
+    """After a complete sitemap discovery of `source` (every sitemap read, nothing skipped):
+    log every page URL of the source whose latest fetch was not already 'gone' and that the
+    sitemaps no longer list as gone at `at`, so `refresh_presence` flags its trial
+    removed_from_source (nothing is deleted; last_seen_at keeps the last real sighting).  The
+    row carries the URL's last known final URL, which is what `pages` stores.  Returns the
+    number of URLs marked.  Callers must not use it after a partial discovery (`--limit`,
+    `--urls`, a sitemap that failed): an unread sitemap lists nothing."""
+    listed_urls = pa.table({"url": pa.array(sorted(set(listed)), type=pa.string())})
+    conn.register("_listed_urls", listed_urls)
+    try:
+        rows = conn.execute(
+            """
+            INSERT INTO fetches (crawl_id, kind, url, final_url, source, requested_at, attempts, outcome, error)
+            SELECT ?, 'page', f.url, f.final_url, ?, ?, 0, 'gone', ?
+            FROM (
+                SELECT url, arg_max(outcome, requested_at) AS outcome,
+                       arg_max(final_url, requested_at) FILTER (WHERE final_url IS NOT NULL) AS final_url
+                FROM fetches WHERE source = ? AND kind = 'page' GROUP BY url
+            ) f
+            WHERE f.outcome <> 'gone' AND f.url NOT IN (SELECT url FROM _listed_urls)
+            ORDER BY f.url
+            """,
+            [crawl_id, source, at, UNLISTED_ERROR, source],
+        ).fetchall()
+    finally:
+        conn.unregister("_listed_urls")
     return int(rows[0][0]) if rows else 0
 
 

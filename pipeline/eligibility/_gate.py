@@ -27,6 +27,7 @@ from __future__ import annotations
 
 import re
 
+from pipeline.eligibility._quantity import Qty
 from pipeline.eligibility._text import _CHAR_MAP, _CMP_ANCHORS, _WORD_NUMBERS, NO_COMPARATOR_WORDS, NO_NUMBER_WORDS
 from pipeline.eligibility._washout import _KEYWORDS as _WASHOUT_KEYWORDS
 from pipeline.eligibility.antigens import ANTIGEN_RE
@@ -213,3 +214,42 @@ def scan(text: str) -> tuple[int, bool, int]:
         if in_the and _IN_THE_RE.search(g):
             parts |= WASHOUTS
     return parts, want_flags, hints
+
+
+# --- second stage: after the item is normalized and its quantities found -------------------
+# Each extractor below reads only quantities of certain kinds; an item without any cannot
+# give it a row, so it is not run (`tests/test_profiles_gate.py` checks the equivalence).
+_TIME_OR_NONE = frozenset({"time", None})
+
+
+def refine(parts: int, qtys: list[Qty]) -> int:
+    """`parts` without the quantity-reading extractors that no quantity of the item can feed:
+    labs need a bound that is neither a duration, a foreign unit nor a bare number
+    (`_labs._is_candidate`, `_labs._is_marker`); ages a duration or a unit-less bound; life
+    expectancy a duration."""
+    labs = age = le = False
+    for q in qtys:
+        kinds = q.kinds()
+        unit = q.unit.kind
+        if kinds <= _TIME_OR_NONE:
+            age = True
+        if unit == "time":
+            le = True
+        if "time" not in kinds and "other" not in kinds and (q.has_cmp or unit is not None):
+            labs = True
+    if not labs:
+        parts &= ~LABS
+    if not age:
+        parts &= ~AGE
+    if not le:
+        parts &= ~LIFE_EXPECTANCY
+    return parts
+
+
+# Every washout window is a number followed by a time unit (years, months, weeks, days, hours
+# and their abbreviations all start with one of these letters).
+_TIME_AFTER_NUMBER_RE = re.compile(r"\d\s*[ymwdh]")
+
+
+def has_time_window(text: str) -> bool:
+    return _TIME_AFTER_NUMBER_RE.search(text) is not None

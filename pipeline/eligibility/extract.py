@@ -54,6 +54,10 @@ def _extract_rows(criterion_type: str, nt: NormText, parts: int = _gate.ALL) -> 
     text = nt.text
     bounds = boundaries(text)
     qtys = find_quantities(text) if parts & _gate.NEEDS_QUANTITIES else []
+    if parts & _gate.NEEDS_QUANTITIES:
+        parts = _gate.refine(parts, qtys)
+    if parts & _gate.WASHOUTS and not _gate.has_time_window(text):
+        parts &= ~_gate.WASHOUTS
     consumed: set[int] = set()
     rows: list[Row] = []
 
