@@ -26,6 +26,8 @@ tests/test_profiles_gate.py checks the equivalence on every criterion of the cor
 from __future__ import annotations
 
 import re
+from functools import reduce
+from operator import or_
 
 from pipeline.eligibility._quantity import Qty
 from pipeline.eligibility._text import _CHAR_MAP, _CMP_ANCHORS, _WORD_NUMBERS, NO_COMPARATOR_WORDS, NO_NUMBER_WORDS
@@ -184,11 +186,14 @@ def scan(text: str) -> tuple[int, bool, int]:
         low = low.translate(_TRANS)
         raw = low.encode()
         has_digit = _DIGIT_OR_PLUS_RE.search(low) is not None
-    bits = 0
-    cache = _WORD_BITS
-    for w in raw.translate(_SEPARATORS).split():
-        b = cache.get(w)
-        bits |= _classify(w) if b is None else b
+    words = raw.translate(_SEPARATORS).split()
+    try:  # after warm-up every word is cached: one C-level pass, no Python loop
+        bits = reduce(or_, map(_WORD_BITS.__getitem__, words), 0)
+    except KeyError:
+        bits = 0
+        for w in words:
+            b = _WORD_BITS.get(w)
+            bits |= _classify(w) if b is None else b
     want_flags = bool(bits & _FLAG or (bits & _ALLO and bits & _ALLO_PART) or (bits & _GENE and bits & _MODIFIED)
                       or (bits & _INFECTION and bits & _INFECTION_QUALIFIER)) \
         or "AIDS" in text  # "AIDS" is normalized to "hiv-aids"

@@ -135,7 +135,7 @@ _PASSES: tuple[tuple[str, re.Pattern[str], str | None], ...] = (
     ("ws", re.compile(r"\s{2,}|[\t\r\n\f\v]"), _SPACES),
 )
 _SYMBOL_GATE_RE = re.compile(r"[<>=≥≤⩾⩽≧≦＞＜]")
-_WS_GATE = ("  ", "\n", "\t", "\r", "\f", "\v")
+_WS_GATE_RE = re.compile(r"  |[\n\t\r\f\v]")
 _AIDS_RE = re.compile(r"\bAIDS\b")
 
 
@@ -149,7 +149,7 @@ def _replacements(orig: str, lowered: str, absent: int = 0) -> list[tuple[int, i
     """(start, end, kind, matched text) of every span to rewrite, left to right, non-overlapping."""
     found: list[tuple[int, int, str, str]] = []
     has_symbols = _SYMBOL_GATE_RE.search(lowered) is not None
-    has_ws = any(w in lowered for w in _WS_GATE)
+    has_ws = _WS_GATE_RE.search(lowered) is not None
     non_ascii = not lowered.isascii()
     for kind, rx, gate in _PASSES:
         if gate == _SYMBOLS:
@@ -257,6 +257,19 @@ class NormText:
         if self._same[i]:
             return min(self._ostarts[i] + (pos - self._nstarts[i]), self._oends[i])
         return self._oends[i] if end else self._ostarts[i]
+
+    def from_orig(self, opos: int) -> int | None:
+        """Normalized offset of original offset `opos` when the character there was kept (or
+        starts a replacement), else None."""
+        if not self._ostarts:
+            return None
+        i = bisect_right(self._ostarts, opos) - 1
+        if i < 0:
+            return None
+        if self._same[i]:
+            n = self._nstarts[i] + (opos - self._ostarts[i])
+            return n if opos < self._oends[i] else None
+        return self._nstarts[i] if opos == self._ostarts[i] else None
 
     def span(self, start: int, end: int) -> str:
         """The original text behind normalized [start, end), whitespace-collapsed."""

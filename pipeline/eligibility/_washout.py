@@ -126,18 +126,37 @@ def _select(seg: str, seg_start: int) -> list[tuple[str, int]]:
     return [(v, seg_start + p) for v, p in cats]
 
 
+_CAPITALIZED_RE = re.compile(r"[A-Z](?=[a-z])")
+_SPACE_BEFORE = frozenset("abcdefghijklmnopqrstuvwxyz0123456789)]")
+_LOWER = frozenset("abcdefghijklmnopqrstuvwxyz")
+
+
 def _run_on_start(nt: NormText, start: int, end: int) -> int:
-    """Start of the last run-on item inside normalized [start, end)."""
+    """Start of the last run-on item inside normalized [start, end): the last `_SPACE_RE`
+    match there whose next character is, in the original, a capital followed by a lower-case
+    letter."""
     best = start
     orig = nt.orig
-    # Only an upper-case letter can start a run-on item: most segments have none.
-    seg = orig[nt.to_orig(start):nt.to_orig(end) + 2]
-    if seg.islower() if seg.isascii() else not any(c.isupper() for c in seg):
+    o0, o1 = nt.to_orig(start), nt.to_orig(end) + 2
+    seg = orig[o0:o1]
+    if not seg.isascii():
+        if not any(c.isupper() for c in seg):
+            return best
+        for m in _SPACE_RE.finditer(nt.text, start, end):
+            o = nt.to_orig(m.end())
+            if o + 1 < len(orig) and orig[o].isupper() and orig[o + 1].islower():
+                best = m.end()
         return best
-    for m in _SPACE_RE.finditer(nt.text, start, end):
-        o = nt.to_orig(m.end())
-        if o + 1 < len(orig) and orig[o].isupper() and orig[o + 1].islower():
-            best = m.end()
+    # ASCII: start from the (few) capitalized positions of the original instead of every
+    # space of the normalized text, and check the same conditions the other way round.
+    text = nt.text
+    for cm in _CAPITALIZED_RE.finditer(orig, o0, o1):
+        n = nt.from_orig(cm.start())
+        if n is None or n - 1 < start or n + 2 > end:
+            continue
+        if text[n - 1] == " " and n >= 2 and text[n - 2] in _SPACE_BEFORE and text[n] in _LOWER \
+                and text[n + 1] in _LOWER and nt.to_orig(n) == cm.start():
+            best = max(best, n)
     return best
 
 
