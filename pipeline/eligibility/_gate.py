@@ -30,7 +30,9 @@ from functools import reduce
 from operator import or_
 
 from pipeline.eligibility._quantity import Qty
-from pipeline.eligibility._text import _CHAR_MAP, _CMP_ANCHORS, _WORD_NUMBERS, NO_COMPARATOR_WORDS, NO_NUMBER_WORDS
+from pipeline.eligibility._text import (
+    _CHAR_MAP, _CMP_ANCHORS, _WORD_NUMBERS, HAS_COMPARATOR_WORDS, HAS_NUMBER_WORDS, NO_COMPARATOR_WORDS, NO_NUMBER_WORDS,
+)
 from pipeline.eligibility._washout import _KEYWORDS as _WASHOUT_KEYWORDS
 from pipeline.eligibility.antigens import ANTIGEN_RE
 
@@ -197,7 +199,8 @@ def scan(text: str) -> tuple[int, bool, int]:
     want_flags = bool(bits & _FLAG or (bits & _ALLO and bits & _ALLO_PART) or (bits & _GENE and bits & _MODIFIED)
                       or (bits & _INFECTION and bits & _INFECTION_QUALIFIER)) \
         or "AIDS" in text  # "AIDS" is normalized to "hiv-aids"
-    hints = (0 if bits & _NUMBER_WORD else NO_NUMBER_WORDS) | (0 if bits & _COMPARATOR_WORD else NO_COMPARATOR_WORDS)
+    hints = (HAS_NUMBER_WORDS if bits & _NUMBER_WORD else NO_NUMBER_WORDS) \
+        | (HAS_COMPARATOR_WORDS if bits & _COMPARATOR_WORD else NO_COMPARATOR_WORDS)
     if not (has_digit or bits & _BOUND_WORD):
         return 0, want_flags, hints
     if bits & _SKIP and _SKIP_ITEM_RE.search(text):

@@ -35,6 +35,7 @@ _TRAIL_PARTICIPLE_RE = re.compile(
     r"(?:\s*(?:years?|months?)?\s*(?:old|of\s+age))?\s+(?:who\s+are\s+)?(?P<c>(?:receiving|taking|on)\s+[^,;()]+?)"
     r"\s+(?:should|will|must|are|is|cannot|may)\b"
 )
+_TIME_OR_NONE = frozenset({"time", None})
 _AGE_INHERIT_GAP_RE = re.compile(r"^[\s,;]*(?:and|or|to)?[\s,;]*$")
 
 
@@ -56,8 +57,13 @@ def extract_age(nt: NormText, qtys: list[Qty], bounds: list[int], consumed: set[
         if qi in consumed:
             prev_end = q.end
             continue
-        cs, ce = clause_bounds(bounds, q.start)
         kinds = q.kinds()
+        if not kinds <= _TIME_OR_NONE:
+            # not an age; a bound with a unit, so it separates ages before and after it
+            # (what the general path below does for it, without the clause and window work)
+            prev_end = q.end
+            continue
+        cs, ce = clause_bounds(bounds, q.start)
         win0 = max(cs, prev_end, q.start - 70)
         before = text[win0:q.start]
         prev_end_here = prev_end

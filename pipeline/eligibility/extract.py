@@ -210,6 +210,8 @@ def profile_criteria(criteria: Iterable[Criterion]) -> tuple[CriterionProfile, .
                 continue
             cons, fl = analyze(c.criterion_type, text)
             out.append(CriterionProfile(c.criterion_type, c.ordinal, cons, fl))
-    order = {(c.criterion_type, c.ordinal): i for i, c in enumerate(items)}
-    out.sort(key=lambda p: order.get((p.criterion_type, p.ordinal), 0))
+    if any(a.criterion_type == "exclusion" and b.criterion_type == "inclusion" for a, b in zip(items, items[1:])):
+        # (the usual input lists inclusions first and is already in output order)
+        order = {(c.criterion_type, c.ordinal): i for i, c in enumerate(items)}
+        out.sort(key=lambda p: order.get((p.criterion_type, p.ordinal), 0))
     return tuple(out)
