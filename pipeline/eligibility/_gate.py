@@ -117,6 +117,7 @@ _INFECTION = 1 << 21
 _INFECTION_QUALIFIER = 1 << 22
 _NUMBER_WORD = 1 << 23  # NormText hints: a spelled number / a word of a comparator phrase
 _COMPARATOR_WORD = 1 << 24
+_DIGIT = 1 << 25  # the word holds an ASCII digit
 _add(_INFIX, _FLAG, "pregnan", "breast", "lactat", "puerper", "hcg")  # pregnancy_or_breastfeeding
 _add(_EXACT, _FLAG, "nursing")
 _add(_EXACT, _FLAG, "hiv", "hlv", "h1v")  # hiv ("AIDS" is tested on the text)
@@ -153,6 +154,8 @@ _MAX_CACHED_WORDS = 200_000
 def _classify(word: bytes) -> int:
     w = word.decode()
     bits = _EXACT.get(w, 0)
+    if any(c.isdigit() for c in w):
+        bits |= _DIGIT
     for k, b in _PREFIX.items():
         if w.startswith(k):
             bits |= b
@@ -171,7 +174,6 @@ _TRANS = str.maketrans(_CHAR_MAP)
 # start if it was at a word start, so the gates stay necessary conditions.
 _SEPARATORS = bytes(c if c < 128 and (chr(c).isalnum() or c == ord("_")) else 32 for c in range(256))
 _DIGIT_OR_PLUS_RE = re.compile(r"[\d+]")  # \d: NormText's numbers include non-ASCII digits
-_ASCII_DIGIT_OR_PLUS_RE = re.compile(rb"[0-9+]")
 _SKIP_ITEM_RE = re.compile(r"\brefers?\s+to\b|\bpoints?\s+each\b", re.IGNORECASE)
 _YEARS_RANGE_RE = re.compile(r"\d\s*(?:[a-z]+\s*){0,3}(?:-|to|~|and)\s*\D{0,4}\d")
 _IN_THE_RE = re.compile(r"\bin\s+the\b")
@@ -183,7 +185,7 @@ def scan(text: str) -> tuple[int, bool, int]:
     low = text.lower()
     if low.isascii():
         raw = low.encode()
-        has_digit = _ASCII_DIGIT_OR_PLUS_RE.search(raw) is not None
+        has_digit = None  # from the words' bits below: ASCII digits are word characters
     else:
         low = low.translate(_TRANS)
         raw = low.encode()
@@ -196,6 +198,8 @@ def scan(text: str) -> tuple[int, bool, int]:
         for w in words:
             b = _WORD_BITS.get(w)
             bits |= _classify(w) if b is None else b
+    if has_digit is None:
+        has_digit = bool(bits & _DIGIT) or b"+" in raw
     want_flags = bool(bits & _FLAG or (bits & _ALLO and bits & _ALLO_PART) or (bits & _GENE and bits & _MODIFIED)
                       or (bits & _INFECTION and bits & _INFECTION_QUALIFIER)) \
         or "AIDS" in text  # "AIDS" is normalized to "hiv-aids"
