@@ -93,3 +93,18 @@ def _checks(warehouse: Path):
         return run_checks(conn)
     finally:
         conn.close()
+
+
+def test_a_crawl_of_another_base_url_does_not_unlist_the_first(tmp_path, capsys, clean_env):
+    """The same source crawled at two base URLs (say the site and a test mirror): each complete
+    discovery speaks only for its own hosts."""
+    pages = generate_pages("clinconnect", 3)
+    warehouse, raw = tmp_path / "w.duckdb", tmp_path / "raw"
+    with MirrorServer(Mirror("clinconnect", pages)) as first:
+        crawl(first.base_url, warehouse, raw)
+        one = dict(list(pages.items())[:1])
+        with MirrorServer(Mirror("clinconnect", one)) as second:
+            crawl(second.base_url, warehouse, raw)
+    assert query(warehouse, "SELECT count(*) FROM fetches WHERE error = 'absent from the sitemap'") == [(0,)]
+    assert query(warehouse, "SELECT count(*) FROM trials WHERE removed_from_source") == [(0,)]
+    capsys.readouterr()

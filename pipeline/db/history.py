@@ -31,10 +31,11 @@ have no fetch log and are never "gone".
 from __future__ import annotations
 
 import datetime as dt
-from collections.abc import Callable, Iterable, Mapping, Sequence
+from collections.abc import Callable, Collection, Iterable, Mapping, Sequence
 from dataclasses import dataclass
 from itertools import groupby
 from typing import Any
+from urllib.parse import urlsplit
 
 import duckdb
 import pyarrow as pa
@@ -220,35 +221,47 @@ UNLISTED_ERROR = "absent from the sitemap"
 
 
 def mark_unlisted(
-    conn: duckdb.DuckDBPyConnection, source: str, crawl_id: str, listed: Iterable[str], at: dt.datetime
+    conn: duckdb.DuckDBPyConnection, source: str, crawl_id: str, listed: Iterable[str], at: dt.datetime,
+    hosts: Collection[str],
 ) -> int:
-    """After a complete sitemap discovery of `source` (every sitemap read, nothing skipped):
-    log every page URL of the source whose latest fetch was not already 'gone' and that the
-    sitemaps no longer list as gone at `at`, so `refresh_presence` flags its trial
-    removed_from_source (nothing is deleted; last_seen_at keeps the last real sighting).  The
-    row carries the URL's last known final URL, which is what `pages` stores.  Returns the
-    number of URLs marked.  Callers must not use it after a partial discovery (`--limit`,
-    `--urls`, a sitemap that failed): an unread sitemap lists nothing."""
-    listed_urls = pa.table({"url": pa.array(sorted(set(listed)), type=pa.string())})
-    conn.register("_listed_urls", listed_urls)
+    """After a complete sitemap discovery of `source` on `hosts` (every sitemap read, nothing
+    skipped): log every page URL of the source on those hosts whose latest fetch was not
+    already 'gone' and that the sitemaps no longer list as gone at `at`, so
+    `refresh_presence` flags its trial removed_from_source (nothing is deleted; last_seen_at
+    keeps the last real sighting).  URLs on other hosts (the same source crawled at another
+    base URL, e.g. a test mirror) are left alone.  The row carries the URL's last known final
+    URL, which is what `pages` stores.  Returns the number of URLs marked.  Callers must not
+    use it after a partial discovery (`--limit`, `--urls`, a sitemap that failed): an unread
+    sitemap lists nothing."""
+    known = conn.execute(
+        """
+        SELECT url, final_url FROM (
+            SELECT url, arg_max(outcome, requested_at) AS outcome,
+                   arg_max(final_url, requested_at) FILTER (WHERE final_url IS NOT NULL) AS final_url
+            FROM fetches WHERE source = ? AND kind = 'page' GROUP BY url
+        ) WHERE outcome <> 'gone' ORDER BY url
+        """,
+        [source],
+    ).fetchall()
+    still = set(listed)
+    hosts = set(hosts)
+    gone = [(url, final) for url, final in known if url not in still and urlsplit(url).netloc in hosts]
+    if not gone:
+        return 0
+    rows = pa.table({
+        "url": pa.array([u for u, _ in gone], type=pa.string()),
+        "final_url": pa.array([f for _, f in gone], type=pa.string()),
+    })
+    conn.register("_unlisted_urls", rows)
     try:
-        rows = conn.execute(
-            """
-            INSERT INTO fetches (crawl_id, kind, url, final_url, source, requested_at, attempts, outcome, error)
-            SELECT ?, 'page', f.url, f.final_url, ?, ?, 0, 'gone', ?
-            FROM (
-                SELECT url, arg_max(outcome, requested_at) AS outcome,
-                       arg_max(final_url, requested_at) FILTER (WHERE final_url IS NOT NULL) AS final_url
-                FROM fetches WHERE source = ? AND kind = 'page' GROUP BY url
-            ) f
-            WHERE f.outcome <> 'gone' AND f.url NOT IN (SELECT url FROM _listed_urls)
-            ORDER BY f.url
-            """,
-            [crawl_id, source, at, UNLISTED_ERROR, source],
+        conn.execute(
+            "INSERT INTO fetches (crawl_id, kind, url, final_url, source, requested_at, attempts, outcome, error) "
+            "SELECT ?, 'page', url, final_url, ?, ?, 0, 'gone', ? FROM _unlisted_urls",
+            [crawl_id, source, at, UNLISTED_ERROR],
         ).fetchall()
     finally:
-        conn.unregister("_listed_urls")
-    return int(rows[0][0]) if rows else 0
+        conn.unregister("_unlisted_urls")
+    return len(gone)
 
 
 # --- whole-warehouse rebuild (upgrades, maintenance) -------------------------------------

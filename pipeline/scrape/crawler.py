@@ -262,7 +262,8 @@ class _Run:
                     and not discovery.errors and discovery.entries):
                 self.writer.flush()
                 unlisted = mark_unlisted(self.conn, self.site.name, self.crawl_id,
-                                         (e.loc for e in discovery.entries), self.clock.now())
+                                         (e.loc for e in discovery.entries), self.clock.now(),
+                                         self.site.allowed_hosts)
         except RobotsUnreachable:
             status = "deferred"
             raise
