@@ -209,18 +209,6 @@ class NormText:
         same: list[bool] = []
         npos = 0
         opos = 0
-
-        def emit(piece: str, o0: int, o1: int, unchanged: bool) -> None:
-            nonlocal npos
-            if not piece and unchanged:
-                return
-            pieces.append(piece)
-            nstarts.append(npos)
-            ostarts.append(o0)
-            oends.append(o1)
-            same.append(unchanged)
-            npos += len(piece)
-
         lowered = orig.lower()
         if len(lowered) != len(orig):  # rare: lower-casing changed the length; map char by char
             lowered = "".join(c.lower() if len(c.lower()) == 1 else c for c in orig)
@@ -230,9 +218,15 @@ class NormText:
             self._nstarts, self._ostarts, self._oends, self._same = ([0], [0], [len(orig)], [True]) if orig \
                 else ([], [], [], [])
             return
+        # pieces of the output, alternately kept (same) and rewritten, with their offsets
         for start, end, kind, g in reps:
             if start > opos:
-                emit(lowered[opos:start], opos, start, True)
+                pieces.append(lowered[opos:start])
+                nstarts.append(npos)
+                ostarts.append(opos)
+                oends.append(start)
+                same.append(True)
+                npos += start - opos
             if kind == "mdesc":
                 repl = ""
             elif kind == "aids":
@@ -252,10 +246,19 @@ class NormText:
                 repl = _CHAR_MAP[g]
             else:
                 repl = " "
-            emit(repl, start, end, False)
+            pieces.append(repl)
+            nstarts.append(npos)
+            ostarts.append(start)
+            oends.append(end)
+            same.append(False)
+            npos += len(repl)
             opos = end
         if opos < len(orig):
-            emit(lowered[opos:], opos, len(orig), True)
+            pieces.append(lowered[opos:])
+            nstarts.append(npos)
+            ostarts.append(opos)
+            oends.append(len(orig))
+            same.append(True)
         self.text = "".join(pieces)
         self._nstarts = nstarts
         self._ostarts = ostarts

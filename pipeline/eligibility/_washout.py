@@ -13,7 +13,7 @@ import re
 
 from pipeline.eligibility._common import Row
 from pipeline.eligibility._quantity import NUM, TIME_TO_DAYS
-from pipeline.eligibility._text import NormText, clause_bounds
+from pipeline.eligibility._text import NormText, clause_bounds, trie_pattern
 
 _UNITS = r"(?:years?|yrs?|months?|mos?|weeks?|wks?|days?|hours?|hrs?|wk)\b"
 _UNIT = r"(?P<u>years?|yrs?|months?|mos?|weeks?|wks?|days?|hours?|hrs?|wk)\b"
@@ -100,13 +100,31 @@ _LIST_CUT_RE = re.compile(r"\(?\s*\b(?:including|such\s+as|e\.g\.?|i\.e\.?|like)
 _CLAUSE_CUT_RE = re.compile(r"\b(?:and|or)\s+(?:had|has|have|was|were|is|are)\b|:")
 
 
+# Which of the keywords and category words occur in a segment, found in one pass: a
+# lookahead trie reports, at every position, the longest word starting there; the shorter
+# words starting at the same place are its prefixes, added from a table -- together exactly
+# the words that are substrings of the segment (what `w in seg` for each would say).
+_ALL_WORDS = sorted({*_KEYWORDS, *(w for ws in _CATEGORY_WORDS.values() for w in ws)})
+_WORDS_RE = re.compile("(?=(" + trie_pattern(_ALL_WORDS, literal_spaces=True) + "))")
+_PREFIXES = {w: frozenset(p for p in _ALL_WORDS if w.startswith(p)) for w in _ALL_WORDS}
+_KEYWORD_SET = frozenset(_KEYWORDS)
+
+
+def _words_in(seg: str) -> set[str]:
+    found: set[str] = set()
+    for w in set(_WORDS_RE.findall(seg)):
+        found |= _PREFIXES[w]
+    return found
+
+
 def _categories(seg: str) -> list[tuple[str, int]]:
     """Categories named in `seg` with their positions, broader ones first when a list follows."""
-    if not any(k in seg for k in _KEYWORDS):
+    present = _words_in(seg)
+    if present.isdisjoint(_KEYWORD_SET):
         return []
     found: dict[str, int] = {}
     for var, rx, words in _CAT_RES:
-        if not any(w in seg for w in words):
+        if present.isdisjoint(words):
             continue
         m = rx.search(seg)
         if m:
