@@ -15,6 +15,9 @@ from pipeline.eligibility._common import Row
 from pipeline.eligibility._quantity import NUM, TIME_TO_DAYS
 from pipeline.eligibility._text import NormText, clause_bounds, trie_pattern
 
+# (compiled once: these run per bound)
+_FORWARD_RE = re.compile(r"\s*(?:after|following)\b")
+
 _UNITS = r"(?:years?|yrs?|months?|mos?|weeks?|wks?|days?|hours?|hrs?|wk)\b"
 _UNIT = r"(?P<u>years?|yrs?|months?|mos?|weeks?|wks?|days?|hours?|hrs?|wk)\b"
 _WINDOW_RE = re.compile(
@@ -198,7 +201,7 @@ def extract_washouts(nt: NormText, bounds: list[int], criterion_type: str) -> li
             inclusive = cmp.endswith("=")
         else:
             n, unit, lower, rel, inclusive = m.group("n3"), m.group("u3"), False, None, True
-        if re.match(r"\s*(?:after|following)\b", text[m.end():m.end() + 12]):
+        if _FORWARD_RE.match(text[m.end():m.end() + 12]):
             continue  # "within 1 year after infusion" looks forward, not back
         if _PERMIT_RE.search(_PARENS_RE.sub(" ", text[cs:ce])):
             continue  # permissions ("... is acceptable") and preferences state no washout
