@@ -173,6 +173,9 @@ _TRANS = str.maketrans(_CHAR_MAP)
 # non-ASCII word into ASCII pieces keeps every (ASCII) keyword inside one piece, at a piece
 # start if it was at a word start, so the gates stay necessary conditions.
 _SEPARATORS = bytes(c if c < 128 and (chr(c).isalnum() or c == ord("_")) else 32 for c in range(256))
+_LOWER_SEPARATORS = bytes(
+    (c + 32 if 65 <= c <= 90 else c) if c < 128 and (chr(c).isalnum() or c == ord("_")) else 32 for c in range(256)
+)
 _DIGIT_OR_PLUS_RE = re.compile(r"[\d+]")  # \d: NormText's numbers include non-ASCII digits
 _SKIP_ITEM_RE = re.compile(r"\brefers?\s+to\b|\bpoints?\s+each\b", re.IGNORECASE)
 _YEARS_RANGE_RE = re.compile(r"\d\s*(?:[a-z]+\s*){0,3}(?:-|to|~|and)\s*\D{0,4}\d")
@@ -182,15 +185,18 @@ _IN_THE_RE = re.compile(r"\bin\s+the\b")
 def scan(text: str) -> tuple[int, bool, int]:
     """(extractors that may fire, whether a flag may be raised, `NormText` hints) for one
     criterion item."""
-    low = text.lower()
-    if low.isascii():
-        raw = low.encode()
+    if text.isascii():
+        # lower-casing and word separation in one bytes translation
+        raw = text.encode()
+        words = raw.translate(_LOWER_SEPARATORS).split()
         has_digit = None  # from the words' bits below: ASCII digits are word characters
+        low = None
     else:
+        low = text.lower()
         low = low.translate(_TRANS)
         raw = low.encode()
         has_digit = _DIGIT_OR_PLUS_RE.search(low) is not None
-    words = raw.translate(_SEPARATORS).split()
+        words = raw.translate(_SEPARATORS).split()
     try:  # after warm-up every word is cached: one C-level pass, no Python loop
         bits = reduce(or_, map(_WORD_BITS.__getitem__, words), 0)
     except KeyError:
@@ -218,6 +224,8 @@ def scan(text: str) -> tuple[int, bool, int]:
         parts |= AGE
         year_range = 0
     if bits & _ANTIGEN_CORE or year_range or in_the:
+        if low is None:
+            low = text.lower()
         g = " ".join(low.replace("\\", "").split())  # regex checks want NormText's spacing
         if bits & _ANTIGEN_CORE and ANTIGEN_RE.search(g):
             parts |= ANTIGENS

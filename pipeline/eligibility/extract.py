@@ -198,6 +198,20 @@ def _item_texts(criteria: Sequence[Criterion]) -> list[tuple[Criterion, str | No
     return out
 
 
+# Most items state nothing: their (immutable) empty profiles are shared, not rebuilt per item.
+_EMPTY: dict[tuple[str, int], CriterionProfile] = {}
+
+
+def _empty(criterion_type: str, ordinal: int) -> CriterionProfile:
+    key = (criterion_type, ordinal)
+    p = _EMPTY.get(key)
+    if p is None:
+        p = CriterionProfile(criterion_type, ordinal, (), ())
+        if len(_EMPTY) < 10_000:
+            _EMPTY[key] = p
+    return p
+
+
 def profile_criteria(criteria: Iterable[Criterion]) -> tuple[CriterionProfile, ...]:
     """Constraints and flags for every criterion of one trial, in input order."""
     items = list(criteria)
@@ -206,10 +220,11 @@ def profile_criteria(criteria: Iterable[Criterion]) -> tuple[CriterionProfile, .
         typed = [c for c in items if c.criterion_type == ctype]
         for c, text in _item_texts(typed):
             if text is None:
-                out.append(CriterionProfile(c.criterion_type, c.ordinal, (), ()))
+                out.append(_empty(c.criterion_type, c.ordinal))
                 continue
             cons, fl = analyze(c.criterion_type, text)
-            out.append(CriterionProfile(c.criterion_type, c.ordinal, cons, fl))
+            out.append(CriterionProfile(c.criterion_type, c.ordinal, cons, fl) if cons or fl
+                       else _empty(c.criterion_type, c.ordinal))
     if any(a.criterion_type == "exclusion" and b.criterion_type == "inclusion" for a, b in zip(items, items[1:])):
         # (the usual input lists inclusions first and is already in output order)
         order = {(c.criterion_type, c.ordinal): i for i, c in enumerate(items)}
