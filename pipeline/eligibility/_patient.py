@@ -42,6 +42,7 @@ _TRAIL_PARTICIPLE_RE = re.compile(
     r"\s+(?:should|will|must|are|is|cannot|may)\b"
 )
 _TIME_OR_NONE = frozenset({"time", None})
+_HOURS = frozenset({"h", "hr", "hrs", "hour", "hours"})
 _AGE_INHERIT_GAP_RE = re.compile(r"^[\s,;]*(?:and|or|to)?[\s,;]*$")
 
 
@@ -78,8 +79,8 @@ def extract_age(nt: NormText, qtys: list[Qty], bounds: list[int], consumed: set[
             prev_end = q.end  # bare numbers ("phase 1:") are labels, not separators
         if not kinds <= {"time", None}:
             continue
-        if any(u.kind == "time" and u.detail in ("h", "hr", "hrs", "hour", "hours")
-               for u in (q.lo_unit, q.hi_unit)):
+        lu, hu = q.lo_unit, q.hi_unit
+        if (lu.kind == "time" and lu.detail in _HOURS) or (hu.kind == "time" and hu.detail in _HOURS):
             continue
         cond, before_cue = _label_condition(nt, win0, before)
         lo, lo_inc, hi, hi_inc = q.lo, q.lo_inc, q.hi, q.hi_inc

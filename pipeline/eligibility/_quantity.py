@@ -112,9 +112,12 @@ _UNIT_KINDS = ("uln", "pow", "kul", "perul", "umol", "mgdl", "gdl", "gl", "mlmin
                "time", "other")
 
 
+_UNIT_KIND_SET = frozenset(_UNIT_KINDS)
+
+
 def _unit(m: re.Match[str]) -> Unit:
     kind = m.lastgroup
-    if kind not in _UNIT_KINDS:  # lastgroup is an inner group: find the outer one
+    if kind not in _UNIT_KIND_SET:  # lastgroup is an inner group: find the outer one
         kind = next(k for k in _UNIT_KINDS if m.group(k) is not None)
     if kind == "time":
         return Unit("time", m.group("tu"), age_cue=bool(m.group("old")))

@@ -186,7 +186,7 @@ def _item_texts(criteria: Sequence[Criterion]) -> list[tuple[Criterion, str | No
             else:
                 text = f"{heading[0]}: {text}"
         # "ALT <= 3 x ULN (for patients with liver invasion" + nested item "5.0xULN);"
-        if text.count("(") > text.count(")") and i + 1 < len(criteria):
+        if "(" in text and text.count("(") > text.count(")") and i + 1 < len(criteria):
             nxt = criteria[i + 1]
             if nxt.criterion_type == c.criterion_type and _CONTINUATION_RE.match(nxt.text) and ")" in nxt.text:
                 out.append((c, f"{text} {nxt.text}"))
