@@ -11,8 +11,9 @@ digest of each trial's criteria, interventions and texts, computed in SQL, is co
 one stored in `profile_state` -- or whose rows came from another extractor version.  So the
 refresh is self-healing: it can run after any load (or after a crash between a load and the
 refresh, or an extractor upgrade) and finds the work itself; run again, it changes no row.
-Rows of trials that no longer exist are deleted.  Everything is written in one transaction
-from Arrow tables.
+Rows of trials that no longer exist are deleted.  Everything is written from Arrow tables, in
+one transaction -- the load's own when the loader calls it (`pipeline.db.load.load_batch`), so a
+load and its profiles commit, pass the blocking checks or roll back together.
 """
 
 from __future__ import annotations
