@@ -30,6 +30,7 @@ from pipeline.db.connection import (
 )
 from pipeline.db.load import LoadRefused
 from pipeline.db.migrate import MigrationError, applied_versions
+from pipeline.db.profiles import refresh_profiles
 from pipeline.db.query import FORMATS, QueryError, format_result, run_query
 from pipeline.eligibility import FLAGS
 from pipeline.export import FORMATS as EXPORT_FORMATS
@@ -332,9 +333,13 @@ def _cmd_migrate(args: argparse.Namespace, out: TextIO) -> int:
     conn = open_warehouse(warehouse, wait=args.wait)
     try:
         version = max(applied_versions(conn), default=0)
+        # an upgraded warehouse gets the derived tables of the new schema (no-op when current)
+        refreshed = refresh_profiles(conn)
     finally:
         conn.close()
     print(f"Warehouse {warehouse} is at schema version {version}", file=out)
+    if refreshed.trials_profiled or refreshed.trials_dropped:
+        print(f"Eligibility and therapy profiles refreshed for {refreshed.trials_profiled} trial(s)", file=out)
     return 0
 
 

@@ -21,7 +21,6 @@ import duckdb
 from pipeline import parse, runlog
 from pipeline.db.connection import open_warehouse
 from pipeline.db.load import LoadResult, load_batch, naive_utc
-from pipeline.db.profiles import refresh_profiles
 from pipeline.db.schema import ALL_TABLES, invalid_codes
 from pipeline.faults import checkpoint
 from pipeline.ingest import UnreadableFile, page_id_for, raw_page_from_bytes, read_pages
@@ -294,10 +293,7 @@ def load_plan(conn: duckdb.DuckDBPyConnection, plan: LinkPlan) -> LoadResult:
         replaced_page_ids=plan.batch.reparsed,
         parser_version=current_parser_version(),
     )
-    # Eligibility and therapy profiles derive from the golden rows just written.  The refresh
-    # finds the trials whose inputs changed by itself, so it also completes a run that died
-    # between the two steps, and backfills a warehouse upgraded to the profile tables.
-    refresh_profiles(conn)
+    # (eligibility and therapy profiles are refreshed inside the load's transaction)
     return result
 
 
@@ -473,6 +469,7 @@ def format_crawl(result: CrawlResult) -> str:
         f"  discovered {result.discovered}, requested {result.planned}, fetched {result.fetched}, "
         f"unchanged {result.unchanged + result.skipped_unchanged}, gone {result.gone}, "
         f"failed {result.failed}, disallowed {result.disallowed}, deferred {result.deferred}"
+        + (f", no longer listed {result.unlisted}" if result.unlisted else "")
         + "".join(f"\n  failed: {url}: {err}" for url, err in result.failures[:20])
         + "".join(f"\n  discovery: {err}" for err in result.errors[:20])
     )

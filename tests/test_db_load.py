@@ -91,6 +91,9 @@ def test_load_writes_every_table(fresh_db, parsed_page):
         "pages": 2, "page_records": 1, "trials": 1, "identifiers": 2, "conditions": 2,
         "keywords": 1, "interventions": 1, "arms": 1, "arm_interventions": 2, "criteria": 3,
         "contacts": 1, "locations": 1,
+        # profiles, made in the same transaction: "Aged 18+", "Pregnancy", the intervention
+        "eligibility_constraints": 1, "eligibility_flags": 1, "therapies": 1, "trial_ages": 1,
+        "profile_state": 1,
     }
 
 

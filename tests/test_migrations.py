@@ -13,7 +13,7 @@ from pipeline.cli import main
 from pipeline.db.connection import WarehouseError, open_warehouse
 from pipeline.db.migrate import Migration, MigrationError, available_migrations, migrate
 from pipeline.db.sample import build_sample_warehouse
-from pipeline.db.schema import ALL_TABLES
+from pipeline.db.schema import ALL_TABLES, PROFILE_TABLES
 
 
 def columns(conn: duckdb.DuckDBPyConnection, table: str, catalog: str) -> list[str]:
@@ -36,7 +36,7 @@ def first_schema_warehouse(tmp_path) -> tuple[Path, Path]:
         old_tables = [t for (t,) in conn.execute(
             "SELECT table_name FROM information_schema.tables WHERE table_catalog = 'old' "
             "AND table_name <> 'schema_version' ORDER BY 1").fetchall()]
-        assert set(old_tables) == set(ALL_TABLES) - {"trial_history"}
+        assert set(old_tables) == set(ALL_TABLES) - {"trial_history", *PROFILE_TABLES}
         for table in old_tables:  # names from the catalog of our own schema
             cols = ", ".join(columns(conn, table, "old"))
             conn.execute(f"INSERT INTO {table} ({cols}) SELECT {cols} FROM cur.{table}")

@@ -17,7 +17,11 @@ from dataclasses import dataclass, field
 import duckdb
 
 from pipeline.db.history import TRACKED_FIELDS, value_text
-from pipeline.db.schema import CHILD_TABLES, ENUM_COLUMNS, KEY_COLUMNS, RUN_COUNT_COLUMNS, RUN_TABLES
+from pipeline.db.schema import (
+    CHILD_TABLES, ENUM_COLUMNS, KEY_COLUMNS, PROFILE_TABLES, RUN_COUNT_COLUMNS, RUN_TABLES,
+)
+from pipeline.eligibility import FLAGS, VARIABLES
+from pipeline.therapy import MODALITIES
 from pipeline.vocab import CODES
 
 _EXAMPLES = 5
@@ -105,6 +109,16 @@ _REFERENCES: tuple[tuple[str, str, str], ...] = (
      "SELECT DISTINCT ai.trial_id || '/' || ai.arm_position AS k, NULL AS n "
      "FROM arm_interventions ai WHERE NOT EXISTS (SELECT 1 FROM arms a "
      "WHERE a.trial_id = ai.trial_id AND a.position = ai.arm_position)"),
+    *((t, t, _missing_trial(t)) for t in PROFILE_TABLES),
+    *((t, f"{t} -> criteria",
+       f"SELECT DISTINCT x.trial_id || '/' || x.criterion_type || '/' || x.ordinal AS k, NULL AS n "
+       f"FROM {t} x WHERE NOT EXISTS (SELECT 1 FROM criteria c WHERE c.trial_id = x.trial_id "
+       "AND c.criterion_type = x.criterion_type AND c.ordinal = x.ordinal)")
+      for t in ("eligibility_constraints", "eligibility_flags")),
+    ("dose_levels", "dose_levels.therapy_ordinal",
+     "SELECT DISTINCT d.trial_id || '/' || d.therapy_ordinal AS k, NULL AS n FROM dose_levels d "
+     "WHERE NOT EXISTS (SELECT 1 FROM therapies t WHERE t.trial_id = d.trial_id "
+     "AND t.therapy_ordinal = d.therapy_ordinal)"),
     ("criteria", "criteria.parent_ordinal",
      "SELECT DISTINCT c.trial_id || '/' || c.criterion_type || '/' || c.ordinal AS k, NULL AS n "
      "FROM criteria c WHERE c.parent_ordinal IS NOT NULL AND NOT EXISTS (SELECT 1 FROM criteria p "
@@ -114,8 +128,8 @@ _REFERENCES: tuple[tuple[str, str, str], ...] = (
 
 
 def foreign_keys(conn: duckdb.DuckDBPyConnection) -> CheckOutcome:
-    """Every reference resolves: child rows, linked pages and history rows point at an existing
-    trial; silver records, best pages and history rows at an existing page; arm interventions
+    """Every reference resolves: child rows, linked pages, history and profile rows point at
+    an existing trial; constraints and flags at their criterion, dose levels at their therapy; silver records, best pages and history rows at an existing page; arm interventions
     at their arm; sub-criteria at their parent criterion."""
     rows = _collect(conn, [(sql, []) for _, _, sql in _REFERENCES])
     failures = [(_REFERENCES[i][0], f"{_REFERENCES[i][1]}: {key}") for i, key, _ in rows]
@@ -123,10 +137,21 @@ def foreign_keys(conn: duckdb.DuckDBPyConnection) -> CheckOutcome:
 
 
 def valid_enumerations(conn: duckdb.DuckDBPyConnection) -> CheckOutcome:
-    """Every enumerated column holds only API v2 codes (pipeline.vocab.CODES) or NULL, and
-    history only tracked field names."""
+    """Every enumerated column holds only API v2 codes (pipeline.vocab.CODES) or NULL, history
+    only tracked field names, and the profile tables only their extractors' vocabularies
+    (constraint variables, flags, modalities, age sources)."""
     columns = [(c.table, c.column, sorted(CODES[c.kind]), c.is_list) for c in ENUM_COLUMNS]
     columns.append(("trial_history", "field", sorted(TRACKED_FIELDS), False))
+    # the profile tables' vocabularies (pipeline.eligibility, pipeline.therapy)
+    columns += [
+        ("eligibility_constraints", "criterion_type", sorted(CODES["criterion_type"]), False),
+        ("eligibility_constraints", "variable", sorted(VARIABLES), False),
+        ("eligibility_flags", "criterion_type", sorted(CODES["criterion_type"]), False),
+        ("eligibility_flags", "flag", sorted(FLAGS), False),
+        ("therapies", "modality", sorted(MODALITIES), False),
+        ("trial_ages", "min_age_source", ["criteria", "page"], False),
+        ("trial_ages", "max_age_source", ["criteria", "page"], False),
+    ]
     parts: list[tuple[str, list[object]]] = []
     for table, column, codes, is_list in columns:
         if is_list:

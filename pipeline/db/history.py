@@ -21,17 +21,21 @@ History semantics (docs/queries.md repeats them for analysts):
 Presence: `last_seen_at` is the latest time any of the trial's URLs was fetched or confirmed
 unchanged; `removed_from_source` is set when every one of its URLs answered 404/410 at its
 latest fetch (`fetches.outcome = 'gone'`; failed fetches prove nothing either way).
-Removed trials stay in the warehouse.  Pages read from files have no fetch log and are
-never "gone".
+A URL that a *complete* sitemap discovery of its source no longer lists counts as gone too:
+the crawler logs it as a `fetches` row with outcome 'gone', no request (`attempts` 0) and the
+error 'absent from the sitemap' (`mark_unlisted`); listed again, it is fetched again and the
+flag clears like after a 404.  Removed trials stay in the warehouse.  Pages read from files
+have no fetch log and are never "gone".
 """
 
 from __future__ import annotations
 
 import datetime as dt
-from collections.abc import Callable, Iterable, Mapping, Sequence
+from collections.abc import Callable, Collection, Iterable, Mapping, Sequence
 from dataclasses import dataclass
 from itertools import groupby
 from typing import Any
+from urllib.parse import urlsplit
 
 import duckdb
 import pyarrow as pa
@@ -211,6 +215,53 @@ def refresh_presence(conn: duckdb.DuckDBPyConnection) -> int:
         "OR trials.removed_at IS DISTINCT FROM p.removed_at)"
     ).fetchall()
     return int(rows[0][0]) if rows else 0
+
+
+UNLISTED_ERROR = "absent from the sitemap"
+
+
+def mark_unlisted(
+    conn: duckdb.DuckDBPyConnection, source: str, crawl_id: str, listed: Iterable[str], at: dt.datetime,
+    hosts: Collection[str],
+) -> int:
+    """After a complete sitemap discovery of `source` on `hosts` (every sitemap read, nothing
+    skipped): log every page URL of the source on those hosts whose latest fetch was not
+    already 'gone' and that the sitemaps no longer list as gone at `at`, so
+    `refresh_presence` flags its trial removed_from_source (nothing is deleted; last_seen_at
+    keeps the last real sighting).  URLs on other hosts (the same source crawled at another
+    base URL, e.g. a test mirror) are left alone.  The row carries the URL's last known final
+    URL, which is what `pages` stores.  Returns the number of URLs marked.  Callers must not
+    use it after a partial discovery (`--limit`, `--urls`, a sitemap that failed): an unread
+    sitemap lists nothing."""
+    known = conn.execute(
+        """
+        SELECT url, final_url FROM (
+            SELECT url, arg_max(outcome, requested_at) AS outcome,
+                   arg_max(final_url, requested_at) FILTER (WHERE final_url IS NOT NULL) AS final_url
+            FROM fetches WHERE source = ? AND kind = 'page' GROUP BY url
+        ) WHERE outcome <> 'gone' ORDER BY url
+        """,
+        [source],
+    ).fetchall()
+    still = set(listed)
+    hosts = set(hosts)
+    gone = [(url, final) for url, final in known if url not in still and urlsplit(url).netloc in hosts]
+    if not gone:
+        return 0
+    rows = pa.table({
+        "url": pa.array([u for u, _ in gone], type=pa.string()),
+        "final_url": pa.array([f for _, f in gone], type=pa.string()),
+    })
+    conn.register("_unlisted_urls", rows)
+    try:
+        conn.execute(
+            "INSERT INTO fetches (crawl_id, kind, url, final_url, source, requested_at, attempts, outcome, error) "
+            "SELECT ?, 'page', url, final_url, ?, ?, 0, 'gone', ? FROM _unlisted_urls",
+            [crawl_id, source, at, UNLISTED_ERROR],
+        ).fetchall()
+    finally:
+        conn.unregister("_unlisted_urls")
+    return len(gone)
 
 
 # --- whole-warehouse rebuild (upgrades, maintenance) -------------------------------------

@@ -28,6 +28,7 @@ import pyarrow as pa
 
 from pipeline.db import history
 from pipeline.db.checks import BLOCKING_CHECKS, run_checks
+from pipeline.db.profiles import refresh_profiles
 from pipeline.db.schema import (
     ALL_TABLES,
     ARROW_SCHEMAS,
@@ -309,8 +310,14 @@ def load_batch(
         )
         history.refresh_presence(conn)
         checkpoint("load.golden_written")
+        # Eligibility and therapy profiles derive from the golden rows just written; made in
+        # this transaction they commit (and are checked) with them.  The refresh finds stale
+        # trials itself, so it also backfills a warehouse upgraded to the profile tables.
+        refreshed = refresh_profiles(conn, transaction=False)
+        written.update({k: v for k, v in refreshed.rows_written.items() if v})
         # A batch with nothing in it cannot break integrity; skip the scans then.
-        touched = bool(new_pages or trials or stale or page_trial_ids)
+        touched = bool(new_pages or trials or stale or page_trial_ids or refreshed.trials_profiled
+                       or refreshed.trials_dropped)
         failed = [o.summary for o in run_checks(conn, BLOCKING_CHECKS) if not o.passed] if touched else []
         if failed:
             raise LoadRefused("load refused, nothing written: " + "; ".join(failed))

@@ -11,8 +11,9 @@ digest of each trial's criteria, interventions and texts, computed in SQL, is co
 one stored in `profile_state` -- or whose rows came from another extractor version.  So the
 refresh is self-healing: it can run after any load (or after a crash between a load and the
 refresh, or an extractor upgrade) and finds the work itself; run again, it changes no row.
-Rows of trials that no longer exist are deleted.  Everything is written in one transaction
-from Arrow tables.
+Rows of trials that no longer exist are deleted.  Everything is written from Arrow tables, in
+one transaction -- the load's own when the loader calls it (`pipeline.db.load.load_batch`), so a
+load and its profiles commit, pass the blocking checks or roll back together.
 """
 
 from __future__ import annotations
@@ -23,47 +24,12 @@ from dataclasses import dataclass
 import duckdb
 import pyarrow as pa
 
+from pipeline.db.schema import PROFILE_SCHEMAS, PROFILE_TABLES
 from pipeline.eligibility import EXTRACTOR_VERSION, FLAGS, VARIABLES, CriterionProfile, profile_criteria
 from pipeline.faults import checkpoint, rollback_quietly
 from pipeline.models import Criterion, Intervention
 from pipeline.therapy import MODALITIES, PROFILER_VERSION, TherapyProfile, profile_interventions
 
-_STR = pa.string()
-_INT = pa.int32()
-_DBL = pa.float64()
-_BOOL = pa.bool_()
-_STRS = pa.list_(pa.string())
-
-PROFILE_SCHEMAS: dict[str, pa.Schema] = {
-    "eligibility_constraints": pa.schema([
-        ("trial_id", _STR), ("criterion_type", _STR), ("ordinal", _INT), ("position", _INT),
-        ("variable", _STR), ("lower", _DBL), ("lower_inclusive", _BOOL), ("upper", _DBL),
-        ("upper_inclusive", _BOOL), ("unit", _STR), ("negated", _BOOL), ("text", _STR),
-        ("condition", _STR), ("antigen", _STR), ("alt_group", _INT),
-    ]),
-    "eligibility_flags": pa.schema([
-        ("trial_id", _STR), ("criterion_type", _STR), ("ordinal", _INT), ("flag", _STR),
-    ]),
-    "therapies": pa.schema([
-        ("trial_id", _STR), ("therapy_ordinal", _INT), ("intervention_type", _STR),
-        ("intervention_name", _STR), ("modality", _STR), ("targets", _STRS), ("cell_source", _STRS),
-        ("engineering", _STRS), ("infusion_schedule", _STRS), ("escalation_design", _STRS),
-    ]),
-    "dose_levels": pa.schema([
-        ("trial_id", _STR), ("therapy_ordinal", _INT), ("level", _INT), ("value", _DBL),
-        ("unit", _STR), ("per_kg", _BOOL), ("description", _STR),
-    ]),
-    "trial_ages": pa.schema([
-        ("trial_id", _STR), ("min_age_years", _DBL), ("max_age_years", _DBL),
-        ("min_age_source", _STR), ("max_age_source", _STR),
-        ("criteria_min_age_years", _DBL), ("criteria_max_age_years", _DBL),
-    ]),
-    "profile_state": pa.schema([
-        ("trial_id", _STR), ("input_hash", pa.uint64()), ("extractor_version", _STR),
-        ("profiler_version", _STR),
-    ]),
-}
-PROFILE_TABLES: tuple[str, ...] = tuple(PROFILE_SCHEMAS)
 
 # One digest per trial of everything the extractors read.  DuckDB's hash() is fast (a full
 # digest of 20k trials with 500k criteria takes ~0.1 s); should a DuckDB upgrade change it,
@@ -279,10 +245,12 @@ def _count(conn: duckdb.DuckDBPyConnection, sql: str, params: list[object] | Non
 
 
 def refresh_profiles(
-    conn: duckdb.DuckDBPyConnection, trial_ids: Iterable[str] | None = None
+    conn: duckdb.DuckDBPyConnection, trial_ids: Iterable[str] | None = None, *, transaction: bool = True
 ) -> RefreshResult:
     """Recompute the profile rows of every stale trial (see module doc), or exactly of
-    `trial_ids` when given (trials not in the warehouse are ignored), in one transaction.
+    `trial_ids` when given (trials not in the warehouse are ignored), in one transaction --
+    or, with `transaction=False`, inside the caller's (the loader runs it in the load's
+    transaction, so a load and its profiles commit or roll back together).
     Costs a few milliseconds when there is nothing to do."""
     digests = stale_trials(conn) if trial_ids is None else _digests(conn, list(trial_ids))
     orphans = {t for (t,) in conn.execute(_ORPHANS_SQL).fetchall()}
@@ -292,7 +260,8 @@ def refresh_profiles(
     ids = pa.table({"trial_id": pa.array(sorted(set(digests) | orphans), type=pa.string())})
     written: dict[str, int] = dict.fromkeys(PROFILE_TABLES, 0)
     registered: list[str] = []
-    conn.begin()
+    if transaction:
+        conn.begin()
     try:
         checkpoint("profiles.begun")
         conn.register("_profile_ids", ids)
@@ -307,9 +276,11 @@ def refresh_profiles(
         filled = sum(_count(conn, _FILL_AGES_SQL.format(side=side)) for side in ("min", "max"))
         conn.execute(_SYNC_AGES_SQL).fetchall()
         checkpoint("profiles.before_commit")
-        conn.commit()
+        if transaction:
+            conn.commit()
     except BaseException:
-        rollback_quietly(conn)
+        if transaction:
+            rollback_quietly(conn)
         raise
     finally:
         for view in registered:

@@ -89,8 +89,42 @@ CHILD_TABLES: tuple[str, ...] = (
     "criteria", "contacts", "locations",
 )
 GOLDEN_TABLES: tuple[str, ...] = ("trials", *CHILD_TABLES)
+# Structured eligibility and cell-therapy profiles (0005_eligibility.sql), derived per trial
+# from the golden tables by pipeline.db.profiles inside the same load transaction.
+_DBL = pa.float64()
+PROFILE_SCHEMAS: dict[str, pa.Schema] = {
+    "eligibility_constraints": pa.schema([
+        ("trial_id", _STR), ("criterion_type", _STR), ("ordinal", _INT), ("position", _INT),
+        ("variable", _STR), ("lower", _DBL), ("lower_inclusive", pa.bool_()), ("upper", _DBL),
+        ("upper_inclusive", pa.bool_()), ("unit", _STR), ("negated", pa.bool_()), ("text", _STR),
+        ("condition", _STR), ("antigen", _STR), ("alt_group", _INT),
+    ]),
+    "eligibility_flags": pa.schema([
+        ("trial_id", _STR), ("criterion_type", _STR), ("ordinal", _INT), ("flag", _STR),
+    ]),
+    "therapies": pa.schema([
+        ("trial_id", _STR), ("therapy_ordinal", _INT), ("intervention_type", _STR),
+        ("intervention_name", _STR), ("modality", _STR), ("targets", _STRS), ("cell_source", _STRS),
+        ("engineering", _STRS), ("infusion_schedule", _STRS), ("escalation_design", _STRS),
+    ]),
+    "dose_levels": pa.schema([
+        ("trial_id", _STR), ("therapy_ordinal", _INT), ("level", _INT), ("value", _DBL),
+        ("unit", _STR), ("per_kg", pa.bool_()), ("description", _STR),
+    ]),
+    "trial_ages": pa.schema([
+        ("trial_id", _STR), ("min_age_years", _DBL), ("max_age_years", _DBL),
+        ("min_age_source", _STR), ("max_age_source", _STR),
+        ("criteria_min_age_years", _DBL), ("criteria_max_age_years", _DBL),
+    ]),
+    "profile_state": pa.schema([
+        ("trial_id", _STR), ("input_hash", pa.uint64()), ("extractor_version", _STR),
+        ("profiler_version", _STR),
+    ]),
+}
+ARROW_SCHEMAS.update(PROFILE_SCHEMAS)
+PROFILE_TABLES: tuple[str, ...] = tuple(PROFILE_SCHEMAS)
 # trial_history is replaced per trial too, but from the page timeline (pipeline.db.history).
-ALL_TABLES: tuple[str, ...] = ("pages", "page_records", *GOLDEN_TABLES, "trial_history")
+ALL_TABLES: tuple[str, ...] = ("pages", "page_records", *GOLDEN_TABLES, "trial_history", *PROFILE_TABLES)
 
 # The run log (0007_runs.sql, pipeline.runlog): operational rows that differ between two runs
 # on the same input, so they are not in ALL_TABLES (which determinism tests compare).
@@ -118,6 +152,12 @@ KEY_COLUMNS: dict[str, tuple[str, ...]] = {
     "contacts": ("trial_id", "position"),
     "locations": ("trial_id", "position"),
     "trial_history": ("trial_id", "field", "observed_at"),
+    "eligibility_constraints": ("trial_id", "criterion_type", "ordinal", "position"),
+    "eligibility_flags": ("trial_id", "criterion_type", "ordinal", "flag"),
+    "therapies": ("trial_id", "therapy_ordinal"),
+    "dose_levels": ("trial_id", "therapy_ordinal", "level"),
+    "trial_ages": ("trial_id",),
+    "profile_state": ("trial_id",),
 }
 
 

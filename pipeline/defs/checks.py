@@ -13,7 +13,7 @@ from collections.abc import Mapping
 import dagster as dg
 from dagster_duckdb import DuckDBResource
 
-from pipeline.db import checks
+from pipeline.db import checks, profiles
 from pipeline.defs.assets import WAREHOUSE_POOL, warehouse_connection
 
 
@@ -84,3 +84,21 @@ runs_recorded = _warehouse_check(
     "The run log (runs, run_pages, run_changes) is consistent: outcomes, times, counts, references.",
     blocking=False,
 )
+
+
+@dg.asset_check(
+    asset="warehouse_tables", name="profiles_current", blocking=False, pool=WAREHOUSE_POOL,
+    description="Eligibility and cell-therapy profiles are current for every trial (inputs and "
+    "extractor versions match profile_state), constraints and flags point at existing criteria, "
+    "and only the extractors' vocabularies occur (pipeline.db.profiles.check_profiles).  Not "
+    "blocking: a stale profile is recomputed by the next load.",
+)
+def profiles_current(warehouse: DuckDBResource) -> dg.AssetCheckResult:
+    with warehouse_connection(warehouse) as conn:
+        outcome = profiles.check_profiles(conn)
+    return dg.AssetCheckResult(
+        passed=outcome.passed,
+        severity=dg.AssetCheckSeverity.WARN,
+        description=outcome.summary,
+        metadata={"examples": dg.MetadataValue.md("\n".join(f"- `{e}`" for e in outcome.examples) or "none")},
+    )

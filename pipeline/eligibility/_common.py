@@ -5,6 +5,12 @@ from __future__ import annotations
 import re
 from dataclasses import dataclass
 
+# (compiled once: these run per bound)
+_NEGATED_RE = re.compile(r"\s*(?:no|not|without|absence\s+of)\b")
+_BONE_RE = re.compile(r"\bbone\b.*\b(?:metasta|involv)")
+_FEMALES_RE = re.compile(r"\s*(?:females?|women)\s*")
+_MALES_RE = re.compile(r"\s*(?:males?|men)\s*")
+
 
 @dataclass(slots=True)
 class Row:
@@ -44,16 +50,16 @@ def method_name(text: str) -> str | None:
 def canonical_condition(raw: str) -> str:
     """Known subgroups get one spelling; anything else keeps the author's words."""
     low = raw.lower()
-    if re.match(r"\s*(?:no|not|without|absence\s+of)\b", low):
+    if _NEGATED_RE.match(low):
         return " ".join(raw.strip(" ,;:.()").split())
     if _LIVER_RE.search(low):
         return "liver involvement"
     if "gilbert" in low:
         return "Gilbert's syndrome"
-    if re.search(r"\bbone\b.*\b(?:metasta|involv)", low):
+    if _BONE_RE.search(low):
         return "bone involvement"
-    if re.fullmatch(r"\s*(?:females?|women)\s*", low):
+    if _FEMALES_RE.fullmatch(low):
         return "females"
-    if re.fullmatch(r"\s*(?:males?|men)\s*", low):
+    if _MALES_RE.fullmatch(low):
         return "males"
     return " ".join(raw.strip(" ,;:.()").split())

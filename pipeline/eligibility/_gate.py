@@ -26,8 +26,13 @@ tests/test_profiles_gate.py checks the equivalence on every criterion of the cor
 from __future__ import annotations
 
 import re
+from functools import reduce
+from operator import or_
 
-from pipeline.eligibility._text import _CHAR_MAP, _CMP_ANCHORS, _WORD_NUMBERS, NO_COMPARATOR_WORDS, NO_NUMBER_WORDS
+from pipeline.eligibility._quantity import Qty
+from pipeline.eligibility._text import (
+    _CHAR_MAP, _CMP_ANCHORS, _WORD_NUMBERS, HAS_COMPARATOR_WORDS, HAS_NUMBER_WORDS, NO_COMPARATOR_WORDS, NO_NUMBER_WORDS,
+)
 from pipeline.eligibility._washout import _KEYWORDS as _WASHOUT_KEYWORDS
 from pipeline.eligibility.antigens import ANTIGEN_RE
 
@@ -112,6 +117,7 @@ _INFECTION = 1 << 21
 _INFECTION_QUALIFIER = 1 << 22
 _NUMBER_WORD = 1 << 23  # NormText hints: a spelled number / a word of a comparator phrase
 _COMPARATOR_WORD = 1 << 24
+_DIGIT = 1 << 25  # the word holds an ASCII digit
 _add(_INFIX, _FLAG, "pregnan", "breast", "lactat", "puerper", "hcg")  # pregnancy_or_breastfeeding
 _add(_EXACT, _FLAG, "nursing")
 _add(_EXACT, _FLAG, "hiv", "hlv", "h1v")  # hiv ("AIDS" is tested on the text)
@@ -148,6 +154,8 @@ _MAX_CACHED_WORDS = 200_000
 def _classify(word: bytes) -> int:
     w = word.decode()
     bits = _EXACT.get(w, 0)
+    if any(c.isdigit() for c in w):
+        bits |= _DIGIT
     for k, b in _PREFIX.items():
         if w.startswith(k):
             bits |= b
@@ -165,8 +173,10 @@ _TRANS = str.maketrans(_CHAR_MAP)
 # non-ASCII word into ASCII pieces keeps every (ASCII) keyword inside one piece, at a piece
 # start if it was at a word start, so the gates stay necessary conditions.
 _SEPARATORS = bytes(c if c < 128 and (chr(c).isalnum() or c == ord("_")) else 32 for c in range(256))
+_LOWER_SEPARATORS = bytes(
+    (c + 32 if 65 <= c <= 90 else c) if c < 128 and (chr(c).isalnum() or c == ord("_")) else 32 for c in range(256)
+)
 _DIGIT_OR_PLUS_RE = re.compile(r"[\d+]")  # \d: NormText's numbers include non-ASCII digits
-_ASCII_DIGIT_OR_PLUS_RE = re.compile(rb"[0-9+]")
 _SKIP_ITEM_RE = re.compile(r"\brefers?\s+to\b|\bpoints?\s+each\b", re.IGNORECASE)
 _YEARS_RANGE_RE = re.compile(r"\d\s*(?:[a-z]+\s*){0,3}(?:-|to|~|and)\s*\D{0,4}\d")
 _IN_THE_RE = re.compile(r"\bin\s+the\b")
@@ -175,23 +185,32 @@ _IN_THE_RE = re.compile(r"\bin\s+the\b")
 def scan(text: str) -> tuple[int, bool, int]:
     """(extractors that may fire, whether a flag may be raised, `NormText` hints) for one
     criterion item."""
-    low = text.lower()
-    if low.isascii():
-        raw = low.encode()
-        has_digit = _ASCII_DIGIT_OR_PLUS_RE.search(raw) is not None
+    if text.isascii():
+        # lower-casing and word separation in one bytes translation
+        raw = text.encode()
+        words = raw.translate(_LOWER_SEPARATORS).split()
+        has_digit = None  # from the words' bits below: ASCII digits are word characters
+        low = None
     else:
+        low = text.lower()
         low = low.translate(_TRANS)
         raw = low.encode()
         has_digit = _DIGIT_OR_PLUS_RE.search(low) is not None
-    bits = 0
-    cache = _WORD_BITS
-    for w in raw.translate(_SEPARATORS).split():
-        b = cache.get(w)
-        bits |= _classify(w) if b is None else b
+        words = raw.translate(_SEPARATORS).split()
+    try:  # after warm-up every word is cached: one C-level pass, no Python loop
+        bits = reduce(or_, map(_WORD_BITS.__getitem__, words), 0)
+    except KeyError:
+        bits = 0
+        for w in words:
+            b = _WORD_BITS.get(w)
+            bits |= _classify(w) if b is None else b
+    if has_digit is None:
+        has_digit = bool(bits & _DIGIT) or b"+" in raw
     want_flags = bool(bits & _FLAG or (bits & _ALLO and bits & _ALLO_PART) or (bits & _GENE and bits & _MODIFIED)
                       or (bits & _INFECTION and bits & _INFECTION_QUALIFIER)) \
         or "AIDS" in text  # "AIDS" is normalized to "hiv-aids"
-    hints = (0 if bits & _NUMBER_WORD else NO_NUMBER_WORDS) | (0 if bits & _COMPARATOR_WORD else NO_COMPARATOR_WORDS)
+    hints = (HAS_NUMBER_WORDS if bits & _NUMBER_WORD else NO_NUMBER_WORDS) \
+        | (HAS_COMPARATOR_WORDS if bits & _COMPARATOR_WORD else NO_COMPARATOR_WORDS)
     if not (has_digit or bits & _BOUND_WORD):
         return 0, want_flags, hints
     if bits & _SKIP and _SKIP_ITEM_RE.search(text):
@@ -205,6 +224,8 @@ def scan(text: str) -> tuple[int, bool, int]:
         parts |= AGE
         year_range = 0
     if bits & _ANTIGEN_CORE or year_range or in_the:
+        if low is None:
+            low = text.lower()
         g = " ".join(low.replace("\\", "").split())  # regex checks want NormText's spacing
         if bits & _ANTIGEN_CORE and ANTIGEN_RE.search(g):
             parts |= ANTIGENS
@@ -213,3 +234,42 @@ def scan(text: str) -> tuple[int, bool, int]:
         if in_the and _IN_THE_RE.search(g):
             parts |= WASHOUTS
     return parts, want_flags, hints
+
+
+# --- second stage: after the item is normalized and its quantities found -------------------
+# Each extractor below reads only quantities of certain kinds; an item without any cannot
+# give it a row, so it is not run (`tests/test_profiles_gate.py` checks the equivalence).
+_TIME_OR_NONE = frozenset({"time", None})
+
+
+def refine(parts: int, qtys: list[Qty]) -> int:
+    """`parts` without the quantity-reading extractors that no quantity of the item can feed:
+    labs need a bound that is neither a duration, a foreign unit nor a bare number
+    (`_labs._is_candidate`, `_labs._is_marker`); ages a duration or a unit-less bound; life
+    expectancy a duration."""
+    labs = age = le = False
+    for q in qtys:
+        kinds = q.kinds()
+        unit = q.unit.kind
+        if kinds <= _TIME_OR_NONE:
+            age = True
+        if unit == "time":
+            le = True
+        if "time" not in kinds and "other" not in kinds and (q.has_cmp or unit is not None):
+            labs = True
+    if not labs:
+        parts &= ~LABS
+    if not age:
+        parts &= ~AGE
+    if not le:
+        parts &= ~LIFE_EXPECTANCY
+    return parts
+
+
+# Every washout window is a number followed by a time unit (years, months, weeks, days, hours
+# and their abbreviations all start with one of these letters).
+_TIME_AFTER_NUMBER_RE = re.compile(r"\d\s*[ymwdh]")
+
+
+def has_time_window(text: str) -> bool:
+    return _TIME_AFTER_NUMBER_RE.search(text) is not None

@@ -313,10 +313,10 @@ def extract_labs(nt: NormText, qtys: list[Qty], bounds: list[int], consumed: set
             continue
         if _is_marker(q):
             continue
-        cs, ce = clause_bounds(bounds, q.start)
         if not _is_candidate(q):
             prev_end = q.end
             continue
+        cs, ce = clause_bounds(bounds, q.start)
         group = _group_before(mentions, text, max(cs, prev_end), q.start)
         prev_end = q.end
         # Candidate readings, most likely first; the first whose units fit wins.

@@ -9,6 +9,12 @@ from pipeline.eligibility._quantity import Qty, days, years
 from pipeline.eligibility._text import NormText, clause_bounds
 from pipeline.eligibility.antigens import ANTIGEN_PATTERN, canonical_antigen
 
+# (compiled once: these run per bound)
+_DURATION_BEFORE_RE = re.compile(r"(?:for|within|over|during|last|past|next|>|<|=)\s*$")
+_RANGE_GAP_RE = re.compile(r"\s*(?:and|to|-)\s*")
+_FOR_BEFORE_RE = re.compile(r"\bfor\s*$")
+_DIGIT_RE = re.compile(r"\d")
+
 # ---------------------------------------------------------------- age
 _AGE_CUE_RE = re.compile(r"\b(?:age[sd]?|aged)\b(?:\s*range)?[^\d]{0,22}$")
 _AGE_CMP_RE = re.compile(r"(?P<cmp><=|>=|<|>)\s*the\s+age\s+(?:of\s+)?$")
@@ -35,6 +41,8 @@ _TRAIL_PARTICIPLE_RE = re.compile(
     r"(?:\s*(?:years?|months?)?\s*(?:old|of\s+age))?\s+(?:who\s+are\s+)?(?P<c>(?:receiving|taking|on)\s+[^,;()]+?)"
     r"\s+(?:should|will|must|are|is|cannot|may)\b"
 )
+_TIME_OR_NONE = frozenset({"time", None})
+_HOURS = frozenset({"h", "hr", "hrs", "hour", "hours"})
 _AGE_INHERIT_GAP_RE = re.compile(r"^[\s,;]*(?:and|or|to)?[\s,;]*$")
 
 
@@ -56,8 +64,13 @@ def extract_age(nt: NormText, qtys: list[Qty], bounds: list[int], consumed: set[
         if qi in consumed:
             prev_end = q.end
             continue
-        cs, ce = clause_bounds(bounds, q.start)
         kinds = q.kinds()
+        if not kinds <= _TIME_OR_NONE:
+            # not an age; a bound with a unit, so it separates ages before and after it
+            # (what the general path below does for it, without the clause and window work)
+            prev_end = q.end
+            continue
+        cs, ce = clause_bounds(bounds, q.start)
         win0 = max(cs, prev_end, q.start - 70)
         before = text[win0:q.start]
         prev_end_here = prev_end
@@ -66,8 +79,8 @@ def extract_age(nt: NormText, qtys: list[Qty], bounds: list[int], consumed: set[
             prev_end = q.end  # bare numbers ("phase 1:") are labels, not separators
         if not kinds <= {"time", None}:
             continue
-        if any(u.kind == "time" and u.detail in ("h", "hr", "hrs", "hour", "hours")
-               for u in (q.lo_unit, q.hi_unit)):
+        lu, hu = q.lo_unit, q.hi_unit
+        if (lu.kind == "time" and lu.detail in _HOURS) or (hu.kind == "time" and hu.detail in _HOURS):
             continue
         cond, before_cue = _label_condition(nt, win0, before)
         lo, lo_inc, hi, hi_inc = q.lo, q.lo_inc, q.hi, q.hi_inc
@@ -86,12 +99,12 @@ def extract_age(nt: NormText, qtys: list[Qty], bounds: list[int], consumed: set[
             if _AGE_INHERIT_GAP_RE.match(gap_rest):
                 cue, inherited, cond = True, True, gc or (prev_age[1].condition if not gc else gc)
         if not cue and not rows and q.is_range and q.hi_unit.kind == "time" and q.hi_unit.detail in ("years", "year") \
-                and not re.search(r"(?:for|within|over|during|last|past|next|>|<|=)\s*$", before):
+                and not _DURATION_BEFORE_RE.search(before):
             cue = True
         if not cue and q.unit.kind is None and q.has_cmp and qi + 1 < len(qtys):
             nq = qtys[qi + 1]
             if (nq.age_cue or _AGE_CUE_RE.search(text[max(cs, q.start - 30):q.start])) \
-                    and re.fullmatch(r"\s*(?:and|to|-)\s*", text[q.end:nq.start]) and nq.hi_unit.kind == "time":
+                    and _RANGE_GAP_RE.fullmatch(text, q.end, nq.start) and nq.hi_unit.kind == "time":
                 cue = True
                 lo_y_unit = nq.hi_unit
                 lo, lo_inc, hi, hi_inc = q.lo, q.lo_inc, q.hi, q.hi_inc
@@ -102,7 +115,7 @@ def extract_age(nt: NormText, qtys: list[Qty], bounds: list[int], consumed: set[
         if _NOT_AGE_RE.search(text[max(cs, q.start - 25):min(ce, q.end + 15)]) and not q.age_cue:
             continue
         if _AGE_AS_CONDITION_RE.search(ctx) or _RELATIVES_RE.search(text[max(cs, q.start - 40):min(ce, q.end + 40)]) \
-                or re.search(r"\bfor\s*$", ctx):
+                or _FOR_BEFORE_RE.search(ctx):
             continue
         if q.unit.kind is None and q.hi_unit.kind is None and not (has_age and _AGE_CUE_RE.search(before_cue)) \
                 and not cm and not inherited and not q.age_cue:
@@ -203,7 +216,7 @@ def extract_life_expectancy(nt: NormText, qtys: list[Qty], bounds: list[int], co
             continue
         cs, ce = clause_bounds(bounds, q.start)
         ev = next((s for s, e in reversed(mentions)
-                   if cs <= s and e <= q.start and q.start - e <= 45 and not re.search(r"\d", text[e:q.start])),
+                   if cs <= s and e <= q.start and q.start - e <= 45 and not _DIGIT_RE.search(text, e, q.start)),
                   None)
         if ev is None:
             if not _LE_AFTER_RE.match(text, q.end):

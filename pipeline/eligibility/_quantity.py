@@ -112,9 +112,12 @@ _UNIT_KINDS = ("uln", "pow", "kul", "perul", "umol", "mgdl", "gdl", "gl", "mlmin
                "time", "other")
 
 
+_UNIT_KIND_SET = frozenset(_UNIT_KINDS)
+
+
 def _unit(m: re.Match[str]) -> Unit:
     kind = m.lastgroup
-    if kind not in _UNIT_KINDS:  # lastgroup is an inner group: find the outer one
+    if kind not in _UNIT_KIND_SET:  # lastgroup is an inner group: find the outer one
         kind = next(k for k in _UNIT_KINDS if m.group(k) is not None)
     if kind == "time":
         return Unit("time", m.group("tu"), age_cue=bool(m.group("old")))
@@ -131,12 +134,35 @@ def _unit(m: re.Match[str]) -> Unit:
 _NO_UNIT = Unit(None)
 
 
+_DIGIT_RE = re.compile(r"\d")
+
+
+def _earliest_start(text: str, digit: int) -> int:
+    """A position no `_START_RE` match starts before, given the first digit's position: every
+    match is a number (its first digit, or a "." before it) after an optional "between",
+    "from", comparator and whitespace, walked back over here (too far back is harmless)."""
+    p = digit - 1 if digit > 0 else 0
+    while p > 0 and (text[p - 1].isspace() or text[p - 1] in "<>="):
+        p -= 1
+    if text.endswith("from", 0, p):
+        p -= 4
+        while p > 0 and text[p - 1].isspace():
+            p -= 1
+    if text.endswith("between", 0, p):
+        p -= 7
+    return p
+
+
 def find_quantities(text: str) -> list[Qty]:
     """All bound expressions in normalized text, left to right."""
     out: list[Qty] = []
     last_end = 0
     has_postfix = "OR" in text  # ORMORE/ORLESS tokens (upper case: only the normalizer writes them)
-    for m in _START_RE.finditer(text):
+    first_digit = _DIGIT_RE.search(text)
+    # (text before the first number holds no bound: skip it with one character-class search;
+    # the lookbehinds still see what precedes the start position)
+    starts = _START_RE.finditer(text, _earliest_start(text, first_digit.start())) if first_digit else ()
+    for m in starts:
         if m.start() < last_end:
             continue
         start = m.start()

@@ -135,7 +135,7 @@ _PASSES: tuple[tuple[str, re.Pattern[str], str | None], ...] = (
     ("ws", re.compile(r"\s{2,}|[\t\r\n\f\v]"), _SPACES),
 )
 _SYMBOL_GATE_RE = re.compile(r"[<>=≥≤⩾⩽≧≦＞＜]")
-_WS_GATE = ("  ", "\n", "\t", "\r", "\f", "\v")
+_WS_GATE_RE = re.compile(r"  |[\n\t\r\f\v]")
 _AIDS_RE = re.compile(r"\bAIDS\b")
 
 
@@ -143,36 +143,46 @@ _AIDS_RE = re.compile(r"\bAIDS\b")
 # see `_gate`) that a pass has nothing to do.
 NO_NUMBER_WORDS = 1
 NO_COMPARATOR_WORDS = 2
+# ... or that one occurs (as a substring of a word), so the substring gate can be skipped: the
+# pass's regex decides either way, a gate only saves running it.
+HAS_NUMBER_WORDS = 4
+HAS_COMPARATOR_WORDS = 8
+
+
+_MDESC_RE, _SUP_RE, _WORD_RE, _PLUS_RE, _CMP_WORD_RE, _CMP_SYMBOL_RE, _CH_RE, _WS_RE = (rx for _, rx, _ in _PASSES)
 
 
 def _replacements(orig: str, lowered: str, absent: int = 0) -> list[tuple[int, int, str, str]]:
     """(start, end, kind, matched text) of every span to rewrite, left to right, non-overlapping."""
-    found: list[tuple[int, int, str, str]] = []
-    has_symbols = _SYMBOL_GATE_RE.search(lowered) is not None
-    has_ws = any(w in lowered for w in _WS_GATE)
+    # The passes of _PASSES in their order (ties between equal spans keep it), each behind its
+    # gate, written out: a loop over the table cost as much as the gates themselves.
+    todo: list[tuple[str, re.Pattern[str]]] = []
     non_ascii = not lowered.isascii()
-    for kind, rx, gate in _PASSES:
-        if gate == _SYMBOLS:
-            if not has_symbols:
-                continue
-        elif gate == _SPACES:
-            if not has_ws:
-                continue
-        elif gate == _NON_ASCII:
-            if not non_ascii:
-                continue
-        elif gate == _NUMBER_WORDS:
-            if absent & NO_NUMBER_WORDS or not any(w in lowered for w in _WORD_NUMBERS):
-                continue
-        elif gate == _CMP_WORDS:
-            if absent & NO_COMPARATOR_WORDS or not any(a in lowered for a in _CMP_ANCHORS):
-                continue
-        elif gate is not None and gate not in lowered:
-            continue
-        found.extend((m.start(), m.end(), kind, m.group()) for m in rx.finditer(lowered))
+    if "\\" in lowered:
+        todo.append(("mdesc", _MDESC_RE))
+    if non_ascii:
+        todo.append(("sup", _SUP_RE))
+    if absent & HAS_NUMBER_WORDS or (not absent & NO_NUMBER_WORDS and any(w in lowered for w in _WORD_NUMBERS)):
+        todo.append(("word", _WORD_RE))
+    if "+" in lowered:
+        todo.append(("plus", _PLUS_RE))
+    if absent & HAS_COMPARATOR_WORDS or (
+            not absent & NO_COMPARATOR_WORDS and any(a in lowered for a in _CMP_ANCHORS)):
+        todo.append(("cmp", _CMP_WORD_RE))
+    if _SYMBOL_GATE_RE.search(lowered) is not None:
+        todo.append(("cmp", _CMP_SYMBOL_RE))
+    if non_ascii:
+        todo.append(("ch", _CH_RE))
+    if _WS_GATE_RE.search(lowered) is not None:
+        todo.append(("ws", _WS_RE))
+    found: list[tuple[int, int, str, str]] = []
+    for kind, rx in todo:
+        for m in rx.finditer(lowered):
+            start, end = m.span()
+            found.append((start, end, kind, m.group()))
     if "AIDS" in orig:
         found.extend((m.start(), m.end(), "aids", m.group()) for m in _AIDS_RE.finditer(orig))
-    if not found:
+    if len(found) <= 1:
         return found
     found.sort(key=lambda f: (f[0], -f[1]))
     out: list[tuple[int, int, str, str]] = []
@@ -190,7 +200,7 @@ class NormText:
     __slots__ = ("orig", "text", "_nstarts", "_ostarts", "_oends", "_same")
 
     def __init__(self, orig: str, absent: int = 0) -> None:
-        """`absent`: NO_NUMBER_WORDS / NO_COMPARATOR_WORDS when the caller knows."""
+        """`absent`: NO_/HAS_NUMBER_WORDS, NO_/HAS_COMPARATOR_WORDS when the caller knows."""
         self.orig = orig
         pieces: list[str] = []
         nstarts: list[int] = []
@@ -199,24 +209,24 @@ class NormText:
         same: list[bool] = []
         npos = 0
         opos = 0
-
-        def emit(piece: str, o0: int, o1: int, unchanged: bool) -> None:
-            nonlocal npos
-            if not piece and unchanged:
-                return
-            pieces.append(piece)
-            nstarts.append(npos)
-            ostarts.append(o0)
-            oends.append(o1)
-            same.append(unchanged)
-            npos += len(piece)
-
         lowered = orig.lower()
         if len(lowered) != len(orig):  # rare: lower-casing changed the length; map char by char
             lowered = "".join(c.lower() if len(c.lower()) == 1 else c for c in orig)
-        for start, end, kind, g in _replacements(orig, lowered, absent):
+        reps = _replacements(orig, lowered, absent)
+        if not reps:  # common: nothing to rewrite, one unchanged piece
+            self.text = lowered
+            self._nstarts, self._ostarts, self._oends, self._same = ([0], [0], [len(orig)], [True]) if orig \
+                else ([], [], [], [])
+            return
+        # pieces of the output, alternately kept (same) and rewritten, with their offsets
+        for start, end, kind, g in reps:
             if start > opos:
-                emit(lowered[opos:start], opos, start, True)
+                pieces.append(lowered[opos:start])
+                nstarts.append(npos)
+                ostarts.append(opos)
+                oends.append(start)
+                same.append(True)
+                npos += start - opos
             if kind == "mdesc":
                 repl = ""
             elif kind == "aids":
@@ -236,10 +246,19 @@ class NormText:
                 repl = _CHAR_MAP[g]
             else:
                 repl = " "
-            emit(repl, start, end, False)
+            pieces.append(repl)
+            nstarts.append(npos)
+            ostarts.append(start)
+            oends.append(end)
+            same.append(False)
+            npos += len(repl)
             opos = end
         if opos < len(orig):
-            emit(lowered[opos:], opos, len(orig), True)
+            pieces.append(lowered[opos:])
+            nstarts.append(npos)
+            ostarts.append(opos)
+            oends.append(len(orig))
+            same.append(True)
         self.text = "".join(pieces)
         self._nstarts = nstarts
         self._ostarts = ostarts
@@ -257,6 +276,19 @@ class NormText:
         if self._same[i]:
             return min(self._ostarts[i] + (pos - self._nstarts[i]), self._oends[i])
         return self._oends[i] if end else self._ostarts[i]
+
+    def from_orig(self, opos: int) -> int | None:
+        """Normalized offset of original offset `opos` when the character there was kept (or
+        starts a replacement), else None."""
+        if not self._ostarts:
+            return None
+        i = bisect_right(self._ostarts, opos) - 1
+        if i < 0:
+            return None
+        if self._same[i]:
+            n = self._nstarts[i] + (opos - self._ostarts[i])
+            return n if opos < self._oends[i] else None
+        return self._nstarts[i] if opos == self._ostarts[i] else None
 
     def span(self, start: int, end: int) -> str:
         """The original text behind normalized [start, end), whitespace-collapsed."""

@@ -13,7 +13,10 @@ import re
 
 from pipeline.eligibility._common import Row
 from pipeline.eligibility._quantity import NUM, TIME_TO_DAYS
-from pipeline.eligibility._text import NormText, clause_bounds
+from pipeline.eligibility._text import NormText, clause_bounds, trie_pattern
+
+# (compiled once: these run per bound)
+_FORWARD_RE = re.compile(r"\s*(?:after|following)\b")
 
 _UNITS = r"(?:years?|yrs?|months?|mos?|weeks?|wks?|days?|hours?|hrs?|wk)\b"
 _UNIT = r"(?P<u>years?|yrs?|months?|mos?|weeks?|wks?|days?|hours?|hrs?|wk)\b"
@@ -100,13 +103,31 @@ _LIST_CUT_RE = re.compile(r"\(?\s*\b(?:including|such\s+as|e\.g\.?|i\.e\.?|like)
 _CLAUSE_CUT_RE = re.compile(r"\b(?:and|or)\s+(?:had|has|have|was|were|is|are)\b|:")
 
 
+# Which of the keywords and category words occur in a segment, found in one pass: a
+# lookahead trie reports, at every position, the longest word starting there; the shorter
+# words starting at the same place are its prefixes, added from a table -- together exactly
+# the words that are substrings of the segment (what `w in seg` for each would say).
+_ALL_WORDS = sorted({*_KEYWORDS, *(w for ws in _CATEGORY_WORDS.values() for w in ws)})
+_WORDS_RE = re.compile("(?=(" + trie_pattern(_ALL_WORDS, literal_spaces=True) + "))")
+_PREFIXES = {w: frozenset(p for p in _ALL_WORDS if w.startswith(p)) for w in _ALL_WORDS}
+_KEYWORD_SET = frozenset(_KEYWORDS)
+
+
+def _words_in(seg: str) -> set[str]:
+    found: set[str] = set()
+    for w in set(_WORDS_RE.findall(seg)):
+        found |= _PREFIXES[w]
+    return found
+
+
 def _categories(seg: str) -> list[tuple[str, int]]:
     """Categories named in `seg` with their positions, broader ones first when a list follows."""
-    if not any(k in seg for k in _KEYWORDS):
+    present = _words_in(seg)
+    if present.isdisjoint(_KEYWORD_SET):
         return []
     found: dict[str, int] = {}
     for var, rx, words in _CAT_RES:
-        if not any(w in seg for w in words):
+        if present.isdisjoint(words):
             continue
         m = rx.search(seg)
         if m:
@@ -126,18 +147,37 @@ def _select(seg: str, seg_start: int) -> list[tuple[str, int]]:
     return [(v, seg_start + p) for v, p in cats]
 
 
+_CAPITALIZED_RE = re.compile(r"[A-Z](?=[a-z])")
+_SPACE_BEFORE = frozenset("abcdefghijklmnopqrstuvwxyz0123456789)]")
+_LOWER = frozenset("abcdefghijklmnopqrstuvwxyz")
+
+
 def _run_on_start(nt: NormText, start: int, end: int) -> int:
-    """Start of the last run-on item inside normalized [start, end)."""
+    """Start of the last run-on item inside normalized [start, end): the last `_SPACE_RE`
+    match there whose next character is, in the original, a capital followed by a lower-case
+    letter."""
     best = start
     orig = nt.orig
-    # Only an upper-case letter can start a run-on item: most segments have none.
-    seg = orig[nt.to_orig(start):nt.to_orig(end) + 2]
-    if seg.islower() if seg.isascii() else not any(c.isupper() for c in seg):
+    o0, o1 = nt.to_orig(start), nt.to_orig(end) + 2
+    seg = orig[o0:o1]
+    if not seg.isascii():
+        if not any(c.isupper() for c in seg):
+            return best
+        for m in _SPACE_RE.finditer(nt.text, start, end):
+            o = nt.to_orig(m.end())
+            if o + 1 < len(orig) and orig[o].isupper() and orig[o + 1].islower():
+                best = m.end()
         return best
-    for m in _SPACE_RE.finditer(nt.text, start, end):
-        o = nt.to_orig(m.end())
-        if o + 1 < len(orig) and orig[o].isupper() and orig[o + 1].islower():
-            best = m.end()
+    # ASCII: start from the (few) capitalized positions of the original instead of every
+    # space of the normalized text, and check the same conditions the other way round.
+    text = nt.text
+    for cm in _CAPITALIZED_RE.finditer(orig, o0, o1):
+        n = nt.from_orig(cm.start())
+        if n is None or n - 1 < start or n + 2 > end:
+            continue
+        if text[n - 1] == " " and n >= 2 and text[n - 2] in _SPACE_BEFORE and text[n] in _LOWER \
+                and text[n + 1] in _LOWER and nt.to_orig(n) == cm.start():
+            best = max(best, n)
     return best
 
 
@@ -161,7 +201,7 @@ def extract_washouts(nt: NormText, bounds: list[int], criterion_type: str) -> li
             inclusive = cmp.endswith("=")
         else:
             n, unit, lower, rel, inclusive = m.group("n3"), m.group("u3"), False, None, True
-        if re.match(r"\s*(?:after|following)\b", text[m.end():m.end() + 12]):
+        if _FORWARD_RE.match(text[m.end():m.end() + 12]):
             continue  # "within 1 year after infusion" looks forward, not back
         if _PERMIT_RE.search(_PARENS_RE.sub(" ", text[cs:ce])):
             continue  # permissions ("... is acceptable") and preferences state no washout

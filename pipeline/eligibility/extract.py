@@ -54,6 +54,10 @@ def _extract_rows(criterion_type: str, nt: NormText, parts: int = _gate.ALL) -> 
     text = nt.text
     bounds = boundaries(text)
     qtys = find_quantities(text) if parts & _gate.NEEDS_QUANTITIES else []
+    if parts & _gate.NEEDS_QUANTITIES:
+        parts = _gate.refine(parts, qtys)
+    if parts & _gate.WASHOUTS and not _gate.has_time_window(text):
+        parts &= ~_gate.WASHOUTS
     consumed: set[int] = set()
     rows: list[Row] = []
 
@@ -182,7 +186,7 @@ def _item_texts(criteria: Sequence[Criterion]) -> list[tuple[Criterion, str | No
             else:
                 text = f"{heading[0]}: {text}"
         # "ALT <= 3 x ULN (for patients with liver invasion" + nested item "5.0xULN);"
-        if text.count("(") > text.count(")") and i + 1 < len(criteria):
+        if "(" in text and text.count("(") > text.count(")") and i + 1 < len(criteria):
             nxt = criteria[i + 1]
             if nxt.criterion_type == c.criterion_type and _CONTINUATION_RE.match(nxt.text) and ")" in nxt.text:
                 out.append((c, f"{text} {nxt.text}"))
@@ -194,6 +198,20 @@ def _item_texts(criteria: Sequence[Criterion]) -> list[tuple[Criterion, str | No
     return out
 
 
+# Most items state nothing: their (immutable) empty profiles are shared, not rebuilt per item.
+_EMPTY: dict[tuple[str, int], CriterionProfile] = {}
+
+
+def _empty(criterion_type: str, ordinal: int) -> CriterionProfile:
+    key = (criterion_type, ordinal)
+    p = _EMPTY.get(key)
+    if p is None:
+        p = CriterionProfile(criterion_type, ordinal, (), ())
+        if len(_EMPTY) < 10_000:
+            _EMPTY[key] = p
+    return p
+
+
 def profile_criteria(criteria: Iterable[Criterion]) -> tuple[CriterionProfile, ...]:
     """Constraints and flags for every criterion of one trial, in input order."""
     items = list(criteria)
@@ -202,10 +220,13 @@ def profile_criteria(criteria: Iterable[Criterion]) -> tuple[CriterionProfile, .
         typed = [c for c in items if c.criterion_type == ctype]
         for c, text in _item_texts(typed):
             if text is None:
-                out.append(CriterionProfile(c.criterion_type, c.ordinal, (), ()))
+                out.append(_empty(c.criterion_type, c.ordinal))
                 continue
             cons, fl = analyze(c.criterion_type, text)
-            out.append(CriterionProfile(c.criterion_type, c.ordinal, cons, fl))
-    order = {(c.criterion_type, c.ordinal): i for i, c in enumerate(items)}
-    out.sort(key=lambda p: order.get((p.criterion_type, p.ordinal), 0))
+            out.append(CriterionProfile(c.criterion_type, c.ordinal, cons, fl) if cons or fl
+                       else _empty(c.criterion_type, c.ordinal))
+    if any(a.criterion_type == "exclusion" and b.criterion_type == "inclusion" for a, b in zip(items, items[1:])):
+        # (the usual input lists inclusions first and is already in output order)
+        order = {(c.criterion_type, c.ordinal): i for i, c in enumerate(items)}
+        out.sort(key=lambda p: order.get((p.criterion_type, p.ordinal), 0))
     return tuple(out)

@@ -20,6 +20,7 @@ from typing import Any, Literal
 
 import duckdb
 
+from pipeline.db.history import mark_unlisted
 from pipeline.faults import checkpoint
 from pipeline.ingest import raw_page_from_bytes
 from pipeline.models import RawPage
@@ -75,6 +76,7 @@ class CrawlResult:
     pages: tuple[PageVersion, ...]  # every new version of this crawl_id, incl. before a resume
     failures: tuple[tuple[str, str], ...]  # (url, error) of this run
     errors: tuple[str, ...] = ()  # discovery problems (bad sitemaps, foreign sitemap hosts)
+    unlisted: int = 0  # URLs seen before that a complete sitemap discovery no longer lists
 
     def raw_pages(self, store: RawStore) -> Iterator[RawPage]:
         for page in self.pages:
@@ -248,6 +250,7 @@ class _Run:
         urls_file: str | os.PathLike[str] | None,
     ) -> CrawlResult:
         status: CrawlStatus = "interrupted"
+        unlisted = 0
         try:
             discovery, disallowed, plan, skipped = self._prepare(limit, since, urls_file)
             checkpoint("crawl.discovered")
@@ -255,6 +258,15 @@ class _Run:
             self._emit("planned")
             deferred_in_fetch = self._fetch_all(plan)
             status = "deferred" if (discovery.deferred or deferred_in_fetch) else "finished"
+            # Only a complete discovery proves a URL is no longer listed: every sitemap read
+            # without error, no --urls list, no --limit (entries skipped by --since or robots
+            # are still listed).
+            if (status == "finished" and limit is None and discovery.via == "sitemaps"
+                    and not discovery.errors and discovery.entries):
+                self.writer.flush()
+                unlisted = mark_unlisted(self.conn, self.site.name, self.crawl_id,
+                                         (e.loc for e in discovery.entries), self.clock.now(),
+                                         self.site.allowed_hosts)
         except RobotsUnreachable:
             status = "deferred"
             raise
@@ -294,6 +306,7 @@ class _Run:
             pages=pages,
             failures=tuple(c.failures),
             errors=discovery.errors,
+            unlisted=unlisted,
         )
 
     def _prepare(
