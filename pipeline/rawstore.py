@@ -228,6 +228,21 @@ class RawStore:
             if name.endswith(_SUFFIX) and _SHA_RE.fullmatch(name[: -len(_SUFFIX)]):
                 yield name[: -len(_SUFFIX)]
 
+    def quarantine(self, source: str, sha: str) -> str | None:
+        """Move a damaged object to ``<root>/<source>/quarantine/`` (kept, never deleted), so
+        the name is free for a good copy: the next crawl refetches the page and stores it again.
+        Returns where it went (None: nothing there, or a non-local store)."""
+        if not self.is_local:
+            return None
+        full = self._full(self._rel(source, sha))
+        if not os.path.lexists(full):
+            return None
+        directory = self._full(f"{_check_source(source)}/quarantine")
+        os.makedirs(directory, exist_ok=True)
+        target = os.path.join(directory, f"{sha}.{int(time.time())}.{secrets.token_hex(2)}{_SUFFIX}")
+        os.replace(full, target)
+        return target
+
     # -- housekeeping ----------------------------------------------------------
     def sweep_temp(self, source: str, *, stale_after_s: float = 3600.0) -> int:
         """Remove temp files left by writers that died (kill -9) before their rename.

@@ -27,7 +27,7 @@ from pipeline.ingest import UnreadableFile, page_id_for, raw_page_from_bytes, re
 from pipeline.link import LinkedTrial, LinkPage, link_pages
 from pipeline.models import ParsedPage, RawPage
 from pipeline.progress import Bar, Bars
-from pipeline.rawstore import RawStore, RawStoreError
+from pipeline.rawstore import CorruptObjectError, RawStore, RawStoreError
 from pipeline.scrape import CrawlConfig, CrawlResult, crawl
 from pipeline.scrape.progress import ProgressCallback
 from pipeline.serialize import record_from_json
@@ -401,6 +401,11 @@ def pending_crawled_pages(
             continue
         try:
             content = store.get(src, sha)
+        except CorruptObjectError as exc:
+            moved = store.quarantine(src, sha)  # the next crawl refetches and stores a good copy
+            where = f"; moved to {moved}, the next crawl fetches the page again" if moved else ""
+            items.append(UnreadableFile(url=url, error=f"raw store: {exc}{where}"))
+            continue
         except RawStoreError as exc:
             items.append(UnreadableFile(url=url, error=f"raw store: {exc}"))
             continue

@@ -284,7 +284,15 @@ def test_corrupt_raw_page_is_quarantined_and_the_rest_loads(ref, tmp_path):
     assert len(rejected) == 1
     assert "raw store" in rejected[0][2] and "not valid gzip" in rejected[0][2] and victim.name in rejected[0][2]
     assert sum(p[1] in ("ok", "partial") for p in pages) == 5  # the other pages of the run loaded
-    assert victim.read_bytes() != original and victim.exists()  # kept as found, never deleted
+    (kept,) = (work / "raw" / "clinconnect" / "quarantine").iterdir()  # kept as found, never deleted
+    assert kept.read_bytes() == original[:10] + b"\x00garbage\xff" * 8
+    assert str(kept) in rejected[0][2] and not victim.exists()
+
+    healed = run_step(ref.sites[1], work)  # the name is free again: the page is fetched anew
+    assert healed.returncode == 0, healed.stderr
+    assert victim.read_bytes() == original
+    loaded = {url for url, status, _ in _pages(work / "w.duckdb") if status in ("ok", "partial")}
+    assert len(loaded) == 6
 
 
 def test_unreadable_raw_object_is_quarantined_then_loads_once_readable(ref, tmp_path):

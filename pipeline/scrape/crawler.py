@@ -356,7 +356,7 @@ class _Run:
             if not self.robots.can_fetch(entry.loc):
                 disallowed += 1
                 continue
-            state = states.get(entry.loc)
+            state = self._usable(states.get(entry.loc))
             if cfg.use_lastmod and state is not None and state.unchanged_per_sitemap(entry.lastmod):
                 skipped["unchanged"] += 1
                 continue
@@ -372,6 +372,13 @@ class _Run:
             else:
                 plan.append(item)
         return discovery, disallowed, plan, skipped
+
+    def _usable(self, state: st.UrlState | None) -> st.UrlState | None:
+        """The URL's state, unless its last good body is no longer in the raw store (lost, or
+        quarantined as corrupt): then the page is fetched again unconditionally."""
+        if state is None or not state.content_sha256 or self.store.exists(self.site.name, state.content_sha256):
+            return state
+        return None
 
     def _fetch_all(self, plan: list[_Item]) -> bool:
         cfg = self.cfg
