@@ -24,12 +24,13 @@ from pipeline.db.load import LoadResult, load_batch, naive_utc
 from pipeline.db.profiles import refresh_profiles
 from pipeline.db.schema import ALL_TABLES, invalid_codes
 from pipeline.ingest import UnreadableFile, page_id_for, raw_page_from_bytes, read_pages
-from pipeline.link import LinkedTrial, LinkPage, link_pages
+from pipeline.dedup import DEFAULT_CONFIG, DedupConfig
+from pipeline.link import LinkedTrial, LinkPage
+from pipeline.relink import DedupRows, plan_relink
 from pipeline.models import ParsedPage, RawPage
 from pipeline.rawstore import RawStore, RawStoreError
 from pipeline.scrape import CrawlConfig, CrawlResult, crawl
 from pipeline.scrape.progress import ProgressCallback
-from pipeline.serialize import record_from_json
 
 EMPTY_SHA256 = hashlib.sha256(b"").hexdigest()
 STATUSES = ("ok", "partial", "rejected")
@@ -76,6 +77,7 @@ class LinkPlan:
     trials: tuple[LinkedTrial, ...]  # golden records to (re)write
     page_trial_ids: Mapping[str, str]  # page_id -> trial_id, for new and re-assigned pages
     stale_trial_ids: tuple[str, ...]  # previous ids of re-assigned pages
+    dedup: DedupRows | None = None  # link index, record links, candidates, provenance
 
 
 @dataclass(frozen=True, slots=True)
@@ -218,53 +220,30 @@ def linkable(page: ParsedPage) -> bool:
     return page.record is not None and page.parse_status in ("ok", "partial")
 
 
-@dataclass(frozen=True, slots=True)
-class StoredPages:
-    """What linking needs from the warehouse: the silver records of every page not being
-    re-parsed, and the current trial_id of every page (re-parsed ones included)."""
-
-    pages: tuple[LinkPage, ...]
-    trial_ids: Mapping[str, str | None]
-
-
-def stored_pages(conn: duckdb.DuckDBPyConnection, batch: ParseBatch) -> StoredPages:
-    replaced = set(batch.reparsed)
-    rows = conn.execute(
-        "SELECT p.page_id, p.source, p.fetched_at, p.trial_id, r.record "
-        "FROM pages p LEFT JOIN page_records r USING (page_id) "
-        "WHERE p.trial_id IS NOT NULL OR r.page_id IS NOT NULL ORDER BY p.page_id"
-    ).fetchall()
-    pages = tuple(
-        LinkPage(page_id, source, fetched_at, record_from_json(record))
-        for page_id, source, fetched_at, _, record in rows
-        if record is not None and page_id not in replaced
-    )
-    return StoredPages(pages, {page_id: trial_id for page_id, _, _, trial_id, _ in rows})
-
-
-def plan_links(stored: StoredPages, batch: ParseBatch) -> LinkPlan:
-    """Link the new pages together with every stored page; keep only what changes.
-
-    A trial must be rewritten when it gains a new page or when one of its pages moved in
-    or out (a new page can bridge groups, a re-parsed page can leave its trial).
-    """
+def plan_links(
+    conn: duckdb.DuckDBPyConnection,
+    batch: ParseBatch,
+    config: DedupConfig | None = None,
+    *,
+    extra_trial_ids: Iterable[str] = (),
+) -> LinkPlan:
+    """Link the batch's pages against the warehouse incrementally (pipeline.relink): only
+    the trials sharing a key or a block with the batch are read back and rewritten."""
     new_pages = [
-        LinkPage(p.page_id, p.source, naive_utc(p.fetched_at), p.record)  # type: ignore[arg-type]
+        LinkPage(p.page_id, p.source, naive_utc(p.fetched_at), p.record, p.url)  # type: ignore[arg-type]
         for p in batch.pages
         if linkable(p)
     ]
-    trials = link_pages([*stored.pages, *new_pages])
-    assigned = {pid: t.trial_id for t in trials for pid in t.page_ids}
-    previous = stored.trial_ids
-    moved = {pid for pid, old in previous.items() if assigned.get(pid) != old}
-    changed_pages = {lp.page_id for lp in new_pages} | moved
-    old_ids = {previous[pid] for pid in moved if previous[pid]}
-    touched = {assigned[pid] for pid in changed_pages if pid in assigned} | old_ids
+    relinked = plan_relink(
+        conn, new_pages, replaced_page_ids=batch.reparsed,
+        extra_trial_ids=extra_trial_ids, config=config or DEFAULT_CONFIG,
+    )
     return LinkPlan(
         batch=batch,
-        trials=tuple(t for t in trials if t.trial_id in touched),
-        page_trial_ids={pid: assigned[pid] for pid in sorted(changed_pages) if pid in assigned},
-        stale_trial_ids=tuple(sorted(old_ids)),
+        trials=relinked.trials,
+        page_trial_ids=relinked.page_trial_ids,
+        stale_trial_ids=relinked.stale_trial_ids,
+        dedup=relinked.dedup,
     )
 
 
@@ -279,6 +258,7 @@ def load_plan(conn: duckdb.DuckDBPyConnection, plan: LinkPlan) -> LoadResult:
         stale_trial_ids=plan.stale_trial_ids,
         replaced_page_ids=plan.batch.reparsed,
         parser_version=current_parser_version(),
+        dedup=plan.dedup if plan.dedup and plan.dedup.linked_page_ids else None,
     )
     # Eligibility and therapy profiles derive from the golden rows just written.  The refresh
     # finds the trials whose inputs changed by itself, so it also completes a run that died
@@ -310,26 +290,28 @@ def summarize(warehouse: str | os.PathLike[str], plan: LinkPlan, result: LoadRes
 
 
 def ingest_batch(
-    raw: RawBatch, conn: duckdb.DuckDBPyConnection, warehouse_path: str | os.PathLike[str]
+    raw: RawBatch, conn: duckdb.DuckDBPyConnection, warehouse_path: str | os.PathLike[str],
+    dedup: DedupConfig | None = None,
 ) -> RunSummary:
     """Parse, link and load one batch of pages on an open warehouse connection."""
     stored = stored_parser_versions(conn, raw.page_ids)
     batch = parse_new_pages(raw, stored, current_parser_version())
-    plan = plan_links(stored_pages(conn, batch), batch)
+    plan = plan_links(conn, batch, dedup)
     result = load_plan(conn, plan)
     return summarize(warehouse_path, plan, result)
 
 
 def ingest(
     paths: Sequence[str | os.PathLike[str]], warehouse_path: str | os.PathLike[str],
-    *, wait: float = 0.0,
+    *, wait: float = 0.0, dedup: DedupConfig | None = None,
 ) -> RunSummary:
     """Read, parse, link and load `paths` into the warehouse; pages already there are skipped.
-    `wait`: seconds to wait for another process's lock on the warehouse (0 = fail at once)."""
+    `wait`: seconds to wait for another process's lock on the warehouse (0 = fail at once).
+    `dedup`: linking thresholds (default DedupConfig())."""
     raw = read_raw_pages(paths)
     conn = open_warehouse(warehouse_path, wait=wait)
     try:
-        return ingest_batch(raw, conn, warehouse_path)
+        return ingest_batch(raw, conn, warehouse_path, dedup)
     finally:
         conn.close()
 
@@ -385,6 +367,7 @@ def crawl_into(
     since: dt.date | None = None,
     urls_file: str | os.PathLike[str] | None = None,
     progress: ProgressCallback | None = None,
+    dedup: DedupConfig | None = None,
 ) -> CrawlRun:
     """Crawl one mirror into the raw store, then parse, link and load what changed."""
     store = RawStore(raw_root)
@@ -392,7 +375,7 @@ def crawl_into(
         source, raw_root=store, conn=conn, config=config, base_url=base_url,
         limit=limit, since=since, urls_file=urls_file, progress=progress,
     )
-    summary = ingest_batch(pending_crawled_pages(conn, store, source), conn, warehouse_label)
+    summary = ingest_batch(pending_crawled_pages(conn, store, source), conn, warehouse_label, dedup)
     return CrawlRun(result, summary)
 
 

@@ -145,8 +145,8 @@ def test_run_materializes_the_default_sample(project_root, sample_page_count, wa
     out = capsys.readouterr().out
     assert f"Pages read: {sample_page_count} " in out
     assert "Rows per table" in out and "Pages quarantined:" in out
-    assert "Checks: foreign_keys ok, history_matches_trials ok, trials_have_pages ok, " \
-           "unique_keys ok, valid_enumerations ok" in out
+    assert "Checks: foreign_keys ok, history_matches_trials ok, pages_have_links ok, " \
+           "trials_have_pages ok, unique_keys ok, valid_enumerations ok" in out
     assert count(warehouse_path, "pages") == sample_page_count
 
 

@@ -10,15 +10,16 @@ import duckdb
 import pytest
 from dagster_duckdb import DuckDBResource
 
+from pipeline.db.schema import ALL_TABLES
 from pipeline.defs import assets, checks
 from pipeline.defs.materialize import RunFailed, materialize_all
 from pipeline.run import LinkPlan, ParseBatch, RawBatch, RunSummary
 
 ASSETS = [assets.raw_pages, assets.parsed_pages, assets.trial_records, assets.warehouse_tables]
 CHECKS = [checks.unique_keys, checks.foreign_keys, checks.valid_enumerations,
-          checks.trials_have_pages, checks.history_matches_trials]
+          checks.trials_have_pages, checks.history_matches_trials, checks.pages_have_links]
 CHECK_NAMES = ["unique_keys", "foreign_keys", "valid_enumerations", "trials_have_pages",
-               "history_matches_trials"]
+               "history_matches_trials", "pages_have_links"]
 BLOCKING = {"unique_keys", "foreign_keys", "valid_enumerations", "trials_have_pages"}
 
 
@@ -110,7 +111,7 @@ def test_assets_materialize_into_the_warehouse(seeds_dir, warehouse_path, clean_
     assert parsed_meta.metadata["dagster/row_count"].value == 5
     assert check_results(result) == dict.fromkeys(CHECK_NAMES, True)
     (evaluation,) = [e for e in result.get_asset_check_evaluations() if e.check_name == "unique_keys"]
-    assert evaluation.metadata["tables_checked"].value == 13  # every warehouse table
+    assert evaluation.metadata["tables_checked"].value == len(ALL_TABLES)  # every warehouse table
     assert "| trial_history | 0 |" in evaluation.metadata["by_table"].value
 
 
@@ -144,7 +145,7 @@ def test_checks_fail_on_a_broken_warehouse(seeds_dir, warehouse_path, clean_env)
     assert not result.success
     assert check_results(result) == {
         "unique_keys": True, "foreign_keys": False, "valid_enumerations": False,
-        "trials_have_pages": True, "history_matches_trials": True,
+        "trials_have_pages": True, "history_matches_trials": True, "pages_have_links": True,
     }
     evaluation = next(e for e in result.get_asset_check_evaluations()
                       if e.check_name == "foreign_keys")

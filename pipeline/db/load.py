@@ -28,6 +28,7 @@ import pyarrow as pa
 
 from pipeline.db import history
 from pipeline.db.checks import BLOCKING_CHECKS, run_checks
+from pipeline.db.dedup_store import write_dedup
 from pipeline.db.schema import (
     ALL_TABLES,
     ARROW_SCHEMAS,
@@ -37,6 +38,7 @@ from pipeline.db.schema import (
 )
 from pipeline.link import LinkedTrial, LinkPage
 from pipeline.models import ParsedPage
+from pipeline.relink import DedupRows
 from pipeline.serialize import record_to_json
 from pipeline.vocab import to_code
 
@@ -229,6 +231,7 @@ def load_batch(
     stale_trial_ids: Iterable[str] = (),
     replaced_page_ids: Iterable[str] = (),
     parser_version: str | None = None,
+    dedup: DedupRows | None = None,
 ) -> LoadResult:
     """Write one batch atomically.
 
@@ -239,6 +242,8 @@ def load_batch(
     trials: golden records to (re)write; their previous rows are deleted first.
     stale_trial_ids: further trial ids whose golden rows must go (trials that lost all
         their pages to another trial when relinking).
+    dedup: link index, record links, review candidates, aliases and field provenance of
+        the relinked pages and trials (pipeline.relink), written in the same transaction.
     """
     frames: dict[str, pa.Table] = {
         "pages": page_rows(new_pages, page_trial_ids, parser_version),
@@ -305,8 +310,10 @@ def load_batch(
             conn, trial_timelines(conn, trials, new_pages)
         )
         history.refresh_presence(conn)
+        if dedup is not None:
+            written.update(write_dedup(conn, dedup, [*written_ids, *stale]))
         # A batch with nothing in it cannot break integrity; skip the scans then.
-        touched = bool(new_pages or trials or stale or page_trial_ids)
+        touched = bool(new_pages or trials or stale or page_trial_ids or dedup)
         failed = [o.summary for o in run_checks(conn, BLOCKING_CHECKS) if not o.passed] if touched else []
         if failed:
             raise LoadRefused("load refused, nothing written: " + "; ".join(failed))

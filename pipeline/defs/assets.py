@@ -12,6 +12,8 @@ from pydantic import Field
 
 from pipeline import run
 from pipeline.db.migrate import migrate
+from pipeline.dedup import DEFAULT_CONFIG as DEFAULT_DEDUP
+from pipeline.dedup import DedupConfig
 from pipeline.db.schema import ALL_TABLES
 from pipeline.defs.metadata import markdown_table
 from pipeline.ingest import UnreadableFile
@@ -79,18 +81,36 @@ def parsed_pages(
     })
 
 
+class LinkConfig(dg.Config):
+    """Deduplication thresholds: match weights (log2 odds) of a scored page pair."""
+
+    accept_threshold: float = Field(
+        DEFAULT_DEDUP.accept_threshold, description="Pairs scoring at/above this are merged.")
+    reject_threshold: float = Field(
+        DEFAULT_DEDUP.reject_threshold,
+        description="Pairs scoring below this are dropped; between the two: review candidates.")
+
+    def dedup_config(self) -> DedupConfig:
+        return DEFAULT_DEDUP.with_changes(
+            accept_threshold=self.accept_threshold, reject_threshold=self.reject_threshold)
+
+
 @dg.asset(group_name="ingest", kinds={"python"}, pool=WAREHOUSE_POOL)
-def trial_records(warehouse: DuckDBResource, parsed_pages: run.ParseBatch) -> dg.Output[run.LinkPlan]:
-    """Golden trial records for every trial the new pages create or change, linked across pages."""
+def trial_records(
+    config: LinkConfig, warehouse: DuckDBResource, parsed_pages: run.ParseBatch
+) -> dg.Output[run.LinkPlan]:
+    """Golden records of every trial the new pages create or change, linked incrementally (exact keys, then fuzzy scores)."""
     with warehouse_connection(warehouse) as conn:
-        stored = run.stored_pages(conn, parsed_pages)
-    plan = run.plan_links(stored, parsed_pages)
+        plan = run.plan_links(conn, parsed_pages, config.dedup_config())
     preview = [
         (t.trial_id, t.record.nct_id, t.record.brief_title, len(t.page_ids)) for t in plan.trials
     ]
     return dg.Output(plan, metadata={
         "dagster/row_count": len(plan.trials),
         "pages_assigned": len(plan.page_trial_ids),
+        "review_candidates": len(plan.dedup.candidates) if plan.dedup else 0,
+        "accept_threshold": config.accept_threshold,
+        "reject_threshold": config.reject_threshold,
         "preview": dg.MetadataValue.md(
             markdown_table(("trial_id", "nct_id", "brief_title", "pages"), preview)
         ),

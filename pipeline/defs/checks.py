@@ -79,3 +79,8 @@ history_matches_trials = _warehouse_check(
     "The latest history value of each tracked field equals the trial's current value.",
     blocking=False,
 )
+pages_have_links = _warehouse_check(
+    checks.pages_have_links,
+    "Every linked page has a record_links row saying how it was linked; every trial has field_sources.",
+    blocking=False,
+)
