@@ -85,9 +85,10 @@ JOIN pages p ON p.page_id = h.page_id
 WHERE p.trial_id IS NOT NULL
 """
 
-# A batch page's k rarest title words (counted over stored and batch pages, words seen once
-# left out); stored pages holding two of them (or the one, when only one is usable) are
-# candidates, at most `cap` per batch page (most shared words first).
+# A batch page's k rarest title words (counted over stored and batch pages; words seen once
+# left out) make its keys: every pair of them (the one word, when only one is usable).  The
+# stored pages holding both words of a key are a block, used when it is smaller than
+# max_block_size -- as pipeline.dedup.blocking does in memory.
 _WORD_SQL = """
 WITH bw AS (
     SELECT DISTINCT page_id, key FROM _rl_blocks WHERE pass = 'title_word'
@@ -104,17 +105,19 @@ WITH bw AS (
     WHERE coalesce(s.n, 0) + b.n >= 2
 ), chosen AS (
     SELECT page_id, key, count(*) OVER (PARTITION BY page_id) AS k FROM ranked WHERE r <= ?
-), hits AS (
-    SELECT c.page_id AS batch_page, s.page_id, count(*) AS shared, any_value(c.k) AS k
-    FROM chosen c JOIN block_keys s ON s.pass = 'title_word' AND s.key = c.key
-    GROUP BY c.page_id, s.page_id
-), capped AS (
-    SELECT page_id, row_number() OVER (PARTITION BY batch_page
-                                       ORDER BY shared DESC, page_id) AS r
-    FROM hits WHERE shared >= least(2, k)
+), pairs AS (
+    SELECT DISTINCT c1.key AS w1, c2.key AS w2 FROM chosen c1 JOIN chosen c2
+    ON c1.page_id = c2.page_id AND (c1.key < c2.key OR (c1.k = 1 AND c1.key = c2.key))
+), members AS (
+    SELECT p.w1, p.w2, s1.page_id FROM pairs p
+    JOIN block_keys s1 ON s1.pass = 'title_word' AND s1.key = p.w1
+    JOIN block_keys s2 ON s2.pass = 'title_word' AND s2.key = p.w2 AND s2.page_id = s1.page_id
+), usable AS (
+    SELECT w1, w2 FROM members GROUP BY w1, w2 HAVING count(*) < ?
 )
-SELECT DISTINCT p.trial_id FROM capped c JOIN pages p ON p.page_id = c.page_id
-WHERE c.r <= ? AND p.trial_id IS NOT NULL
+SELECT DISTINCT p.trial_id FROM members m JOIN usable u ON u.w1 = m.w1 AND u.w2 = m.w2
+JOIN pages p ON p.page_id = m.page_id
+WHERE p.trial_id IS NOT NULL
 """
 
 
@@ -154,7 +157,7 @@ def candidate_trials(
         found |= {t for (t,) in conn.execute(_BLOCK_SQL, [config.max_block_size]).fetchall()}
         if "title_rare" in config.blocking_passes:
             found |= {t for (t,) in conn.execute(
-                _WORD_SQL, [config.title_rare_tokens, config.max_block_size * 3]).fetchall()}
+                _WORD_SQL, [config.title_rare_tokens, config.max_block_size]).fetchall()}
     return found
 
 
