@@ -97,23 +97,37 @@ def completeness(value: object) -> int:
     return 1
 
 
-def _pick(ordered: Sequence[SourcePage], names: tuple[str, ...]) -> SourcePage | None:
-    """The page whose value(s) of `names` survive: first freshness tier that shows any, then
-    the most complete in that tier (order_pages already put source order and page_id next)."""
-    best: SourcePage | None = None
-    best_key: tuple[tuple[dt.date, dt.datetime], int] | None = None
+def _tiers(ordered: Sequence[SourcePage]) -> list[list[SourcePage]]:
+    """Pages grouped by equal freshness, freshest group first (order kept inside)."""
+    tiers: list[list[SourcePage]] = []
+    last: tuple[dt.date, dt.datetime] | None = None
     for page in ordered:
-        values = [getattr(page.record, n) for n in names]
-        if all(is_missing(v) for v in values):
-            continue
         fresh = freshness(page)
-        if best_key is not None and fresh != best_key[0]:
-            break  # a less fresh tier: the best one is decided
-        score = sum(completeness(v) for v in values) if len(names) == 1 else sum(
-            not is_missing(v) for v in values)
-        if best_key is None or score > best_key[1]:
-            best, best_key = page, (fresh, score)
-    return best
+        if fresh != last:
+            tiers.append([])
+            last = fresh
+        tiers[-1].append(page)
+    return tiers
+
+
+def _pick(tiers: Sequence[Sequence[SourcePage]], names: tuple[str, ...]) -> SourcePage | None:
+    """The page whose value(s) of `names` survive: the first freshness tier that shows any,
+    then the most complete value in that tier (tiers keep source order, then page_id)."""
+    for tier in tiers:
+        best: SourcePage | None = None
+        best_score = 0
+        for page in tier:
+            if len(names) == 1:
+                score = completeness(getattr(page.record, names[0]))
+            else:
+                score = sum(not is_missing(getattr(page.record, n)) for n in names)
+            if score > best_score:
+                best, best_score = page, score
+                if len(tier) == 1:
+                    break
+        if best is not None:
+            return best
+    return None
 
 
 def value_text(value: object) -> str | None:
@@ -146,25 +160,30 @@ def current_versions(pages: Sequence[SourcePage]) -> list[SourcePage]:
     return sorted(latest.values(), key=lambda p: p.page_id)
 
 
+_FIELD_NAMES: tuple[str, ...] = tuple(f.name for f in dataclasses.fields(TrialRecord))
+_GROUPED = frozenset(name for group in FIELD_GROUPS for name in group)
+
+
 def survive(pages: Sequence[SourcePage], nct_id: str | None = None) -> Golden:
     """The golden record of one trial's pages (see the module docstring)."""
     if not pages:
         raise ValueError("survive needs at least one page")
+    if len(pages) == 1:  # the common case, and a fast one: every value is the page's own
+        return _single(pages[0], nct_id)
     ordered = order_pages(pages)
-    grouped = {name for group in FIELD_GROUPS for name in group}
+    tiers = _tiers(ordered)
     merged: dict[str, object] = {}
     sources: dict[str, str] = {}
     for group in FIELD_GROUPS:
-        page = _pick(ordered, group)
+        page = _pick(tiers, group)
         for name in group:
             merged[name] = getattr(page.record, name) if page else getattr(ordered[0].record, name)
             if page and not is_missing(merged[name]):
                 sources[name] = page.page_id
-    for field in dataclasses.fields(TrialRecord):
-        name = field.name
-        if name in grouped:
+    for name in _FIELD_NAMES:
+        if name in _GROUPED:
             continue
-        page = _pick(ordered, (name,))
+        page = _pick(tiers, (name,))
         merged[name] = getattr((page or ordered[0]).record, name)
         if page:
             sources[LIST_FIELDS.get(name, name)] = page.page_id
@@ -175,13 +194,26 @@ def survive(pages: Sequence[SourcePage], nct_id: str | None = None) -> Golden:
     return Golden(record, tuple(p.page_id for p in ordered), sources, _conflicts(pages))
 
 
+def _single(page: SourcePage, nct_id: str | None) -> Golden:
+    record = page.record
+    if nct_id and record.nct_id != nct_id:
+        record = dataclasses.replace(record, nct_id=nct_id)
+    sources = {LIST_FIELDS.get(n, n): page.page_id for n in _FIELD_NAMES
+               if not is_missing(getattr(record, n))}
+    return Golden(record, (page.page_id,), sources, ())
+
+
 def _conflicts(pages: Sequence[SourcePage]) -> tuple[tuple[str, str, str], ...]:
     current = current_versions(pages)
     if len(current) < 2:
         return ()
     out: list[tuple[str, str, str]] = []
     for name in CONFLICT_FIELDS:
-        shown = [(value_text(getattr(p.record, name)), p.page_id) for p in current]
+        raw = [getattr(p.record, name) for p in current]
+        present = [v for v in raw if not is_missing(v)]
+        if len(present) < 2 or all(v == present[0] for v in present):
+            continue
+        shown = [(value_text(v), p.page_id) for v, p in zip(raw, current)]
         shown = [(v, pid) for v, pid in shown if v is not None]
         if len({_same_key(v) for v, _ in shown}) > 1:
             out.extend((name, v, pid) for v, pid in shown)

@@ -52,6 +52,11 @@ class DedupRows:
     alias_times: Mapping[str, dt.datetime | None]
     field_sources: list[dict[str, object]]
     field_conflicts: list[dict[str, object]]
+    requested: bool = False  # trials were named by the caller (a review decision)
+
+    @property
+    def empty(self) -> bool:
+        return not (self.linked_page_ids or self.indexed_page_ids or self.requested)
 
 
 @dataclass(frozen=True, slots=True)
@@ -358,7 +363,8 @@ def plan_relink(
                 "AND trial_id IS NOT NULL").fetchall())
     trials |= set(old_of_batch.values())
     trials |= {sp.trial_id for sp in stored_backfill.values() if sp.trial_id}
-    trials |= set(extra_trial_ids)
+    extra_trial_ids = set(extra_trial_ids)
+    trials |= extra_trial_ids
     stored = read_pages(conn, trial_ids=trials)
     partners = decision_partner_trials(conn, [*stored, *to_index]) - trials
     if partners:
@@ -386,15 +392,31 @@ def plan_relink(
         clusters, old_ids, _nct_of_trials(conn, old_trials),
         _existing_ids(conn, proposed) - old_trials,
     )
+    # Only groups that differ from what is stored are rewritten: a stored trial read back as
+    # a candidate that gained no page, lost none and kept its id stays as it is.
+    fresh_pages = set(to_index) | replaced
+    stored_members: dict[str, set[str]] = defaultdict(set)
+    for pid, tid in old_ids.items():
+        if tid:
+            stored_members[tid].add(pid)
+    changed: list[bool] = []
+    for tid, cluster in zip(ids, clusters):
+        pids = {p.page_id for p in cluster}
+        changed.append(bool(pids & fresh_pages) or any(old_ids.get(p) != tid for p in pids)
+                       or stored_members.get(tid, set()) != pids)
     linked: list[LinkedTrial] = []
     page_trial: dict[str, str] = {}
+    changed_pages: set[str] = set(replaced)
     sources_rows: list[dict[str, object]] = []
     conflict_rows: list[dict[str, object]] = []
-    for tid, anchor, cluster in zip(ids, anchors, clusters):
-        trial, golden = make_trial(tid, anchor, cluster)
-        linked.append(trial)
+    for tid, anchor, cluster, is_changed in zip(ids, anchors, clusters, changed):
         for page in cluster:
             page_trial[page.page_id] = tid
+        if not is_changed:
+            continue
+        changed_pages.update(p.page_id for p in cluster)
+        trial, golden = make_trial(tid, anchor, cluster)
+        linked.append(trial)
         sources_rows.extend({"trial_id": tid, "field": f, "page_id": pid}
                             for f, pid in sorted(golden.sources.items()))
         conflict_rows.extend({"trial_id": tid, "field": f, "value": v, "page_id": pid}
@@ -408,6 +430,7 @@ def plan_relink(
             "explanation": _explain(link, sizes[page_trial[link.key]]),
         }
         for link in result.links
+        if link.key in changed_pages
     ]
     candidate_rows = [
         {
@@ -417,6 +440,7 @@ def plan_relink(
         }
         for c in result.candidates
         if page_trial[c.key_a] != page_trial[c.key_b]
+        and (c.key_a in changed_pages or c.key_b in changed_pages)
     ]
     when: dict[str, dt.datetime | None] = {}
     for old, new in retired.items():
@@ -427,15 +451,16 @@ def plan_relink(
     written = set(ids)
     return RelinkPlan(
         trials=tuple(sorted(linked, key=lambda t: t.trial_id)),
-        page_trial_ids=dict(sorted(page_trial.items())),
+        page_trial_ids={p: t for p, t in sorted(page_trial.items()) if p in changed_pages},
         stale_trial_ids=tuple(sorted(old_trials - written)),
         dedup=DedupRows(
             indexed_page_ids=tuple(sorted({*to_index, *replaced})),
             link_keys=keys, block_keys=blocks,
-            linked_page_ids=tuple(sorted({*members, *replaced})),
+            linked_page_ids=tuple(sorted(changed_pages)),
             record_links=link_rows, candidates=candidate_rows,
             aliases=dict(sorted(retired.items())), alias_times=when,
             field_sources=sources_rows, field_conflicts=conflict_rows,
+            requested=bool(set(extra_trial_ids)),
         ),
         stats=stats,
     )

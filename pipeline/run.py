@@ -258,7 +258,7 @@ def load_plan(conn: duckdb.DuckDBPyConnection, plan: LinkPlan) -> LoadResult:
         stale_trial_ids=plan.stale_trial_ids,
         replaced_page_ids=plan.batch.reparsed,
         parser_version=current_parser_version(),
-        dedup=plan.dedup if plan.dedup and plan.dedup.linked_page_ids else None,
+        dedup=plan.dedup if plan.dedup and not plan.dedup.empty else None,
     )
     # Eligibility and therapy profiles derive from the golden rows just written.  The refresh
     # finds the trials whose inputs changed by itself, so it also completes a run that died

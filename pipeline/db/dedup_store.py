@@ -73,6 +73,9 @@ def write_dedup(
             "OR page_b IN (SELECT id FROM _dd_linked)")
         written["link_candidates"] = run(
             "INSERT INTO link_candidates BY NAME SELECT * FROM _dd_candidates")
+        # A decided pair is no longer a candidate (the decision may leave both trials as they were).
+        run("DELETE FROM link_candidates WHERE EXISTS (SELECT 1 FROM link_decisions d "
+            "WHERE d.page_a = link_candidates.page_a AND d.page_b = link_candidates.page_b)")
         # Candidates elsewhere that name a trial this load retired or re-identified.
         run("UPDATE link_candidates SET trial_a = l.trial_id FROM record_links l "
             "WHERE l.page_id = link_candidates.page_a AND link_candidates.trial_a <> l.trial_id")
