@@ -24,6 +24,7 @@ from collections.abc import Iterable, Mapping, Sequence
 from dataclasses import dataclass, field
 
 import duckdb
+import pandas as pd
 import pyarrow as pa
 
 from pipeline.dedup import DEFAULT_CONFIG, DedupConfig, DedupInput, DedupResult, link_records
@@ -93,8 +94,10 @@ WHERE p.trial_id IS NOT NULL
 # A batch page's k rarest title words (counted over stored and batch pages; words seen once
 # left out) make its keys: every pair of them (the one word, when only one is usable).  The
 # stored pages holding both words of a key are a block, used when it is smaller than
-# max_block_size -- as pipeline.dedup.blocking does in memory.
-_WORD_SQL = """
+# max_block_size -- as pipeline.dedup.blocking does in memory.  SQL picks the words and
+# their postings; the pairing is done on those few rows in pandas (DuckDB planned the
+# self-join of the postings poorly).
+_CHOSEN_WORDS_SQL = """
 WITH bw AS (
     SELECT DISTINCT page_id, key FROM _rl_blocks WHERE pass = 'title_word'
 ), df_batch AS (
@@ -108,22 +111,44 @@ WITH bw AS (
                               ORDER BY coalesce(s.n, 0) + b.n, bw.key) AS r
     FROM bw JOIN df_batch b USING (key) LEFT JOIN df_store s USING (key)
     WHERE coalesce(s.n, 0) + b.n >= 2
-), chosen AS (
-    SELECT page_id, key, count(*) OVER (PARTITION BY page_id) AS k FROM ranked WHERE r <= ?
-), pairs AS (
-    SELECT DISTINCT c1.key AS w1, c2.key AS w2 FROM chosen c1 JOIN chosen c2
-    ON c1.page_id = c2.page_id AND (c1.key < c2.key OR (c1.k = 1 AND c1.key = c2.key))
-), members AS (
-    SELECT p.w1, p.w2, s1.page_id FROM pairs p
-    JOIN block_keys s1 ON s1.pass = 'title_word' AND s1.key = p.w1
-    JOIN block_keys s2 ON s2.pass = 'title_word' AND s2.key = p.w2 AND s2.page_id = s1.page_id
-), usable AS (
-    SELECT w1, w2 FROM members GROUP BY w1, w2 HAVING count(*) < ?
 )
-SELECT DISTINCT p.trial_id FROM members m JOIN usable u ON u.w1 = m.w1 AND u.w2 = m.w2
-JOIN pages p ON p.page_id = m.page_id
-WHERE p.trial_id IS NOT NULL
+SELECT page_id, key FROM ranked WHERE r <= ?
 """
+_POSTINGS_SQL = """
+SELECT page_id, key FROM block_keys
+WHERE pass = 'title_word' AND key IN (SELECT key FROM _rl_words)
+"""
+
+
+def _word_pairs(rows: pd.DataFrame, page: str) -> pd.DataFrame:
+    """(w1, w2) keys of each `page` group: every pair of its words, or the word twice when
+    it has only one."""
+    both = rows.merge(rows, on=page)
+    pairs = both[both["key_x"] < both["key_y"]]
+    counts = rows.groupby(page)["key"].transform("size")
+    single = rows[counts == 1]
+    return pd.concat([
+        pd.DataFrame({page: pairs[page], "w1": pairs["key_x"], "w2": pairs["key_y"]}),
+        pd.DataFrame({page: single[page], "w1": single["key"], "w2": single["key"]}),
+    ], ignore_index=True)
+
+
+def _word_candidates(conn: duckdb.DuckDBPyConnection, config: DedupConfig) -> list[str]:
+    """Stored pages sharing a usable rare-title-word block with a batch page."""
+    chosen = conn.execute(_CHOSEN_WORDS_SQL, [config.title_rare_tokens]).df()
+    if chosen.empty:
+        return []
+    keys = _word_pairs(chosen, "page_id")[["w1", "w2"]].drop_duplicates()
+    conn.register("_rl_words", pa.table({"key": pa.array(sorted(set(chosen["key"])), pa.string())}))
+    try:
+        postings = conn.execute(_POSTINGS_SQL).df()
+    finally:
+        conn.unregister("_rl_words")
+    if postings.empty:
+        return []
+    members = _word_pairs(postings, "page_id").merge(keys, on=["w1", "w2"])
+    sizes = members.groupby(["w1", "w2"])["page_id"].transform("size")
+    return sorted(set(members.loc[sizes < config.max_block_size, "page_id"]))
 
 
 def _ids(values: Iterable[str]) -> pa.Table:
@@ -161,8 +186,12 @@ def candidate_trials(
         found = {t for (t,) in conn.execute(_EXACT_SQL).fetchall()}
         found |= {t for (t,) in conn.execute(_BLOCK_SQL, [config.max_block_size]).fetchall()}
         if "title_rare" in config.blocking_passes:
-            found |= {t for (t,) in conn.execute(
-                _WORD_SQL, [config.title_rare_tokens, config.max_block_size]).fetchall()}
+            pages = _word_candidates(conn, config)
+            if pages:
+                views.add("_rl_word_pages", _ids(pages))
+                found |= {t for (t,) in conn.execute(
+                    "SELECT DISTINCT trial_id FROM pages WHERE trial_id IS NOT NULL "
+                    "AND page_id IN (SELECT id FROM _rl_word_pages)").fetchall()}
     return found
 
 

@@ -55,26 +55,39 @@ def main(argv: Sequence[str] | None = None) -> int:
     parser.add_argument("--stored", type=int, default=200_000)
     parser.add_argument("--batch", type=int, default=1_000)
     parser.add_argument("--seed", type=int, default=7)
-    parser.add_argument("--warehouse", help="keep the warehouse here (default: a temp file)")
+    parser.add_argument("--rounds", type=int, default=1, help="incremental batches, one after another")
+    parser.add_argument("--warehouse", help="keep the warehouse here (default: a temp file); "
+                                            "a copy of a built one (`--warehouse X --build-only`) "
+                                            "skips the full build")
+    parser.add_argument("--build-only", action="store_true")
     args = parser.parse_args(argv)
 
     t0 = time.perf_counter()
-    records, _ = make_records(args.stored + args.batch, args.seed)
+    records, _ = make_records(args.stored + args.batch * max(args.rounds, 1), args.seed)
     random.Random(args.seed).shuffle(records)
     stored = [_page(r) for r in records[: args.stored]]
-    batch = [_page(r) for r in records[args.stored:]]
-    print(f"generated {len(stored)} stored + {len(batch)} new pages in {time.perf_counter() - t0:.1f}s")
+    batches = [[_page(r) for r in records[args.stored + i * args.batch:args.stored + (i + 1) * args.batch]]
+               for i in range(args.rounds)]
+    print(f"generated {len(stored)} stored + {args.rounds} x {args.batch} new pages "
+          f"in {time.perf_counter() - t0:.1f}s")
+    inc = {"total": 0.0}
     with tempfile.TemporaryDirectory() as tmp:
         path = Path(args.warehouse) if args.warehouse else Path(tmp) / "bench.duckdb"
         conn = open_warehouse(path)
         try:
-            full = _run(conn, stored)
-            print(f"full build, {len(stored)} pages: link {full['link']:.1f}s, load {full['load']:.1f}s, "
-                  f"total {full['total']:.1f}s ({int(full['trials_written'])} trials)")
-            inc = _run(conn, batch)
-            print(f"incremental, {len(batch)} new pages on {len(stored)}: link {inc['link']:.1f}s, "
-                  f"load {inc['load']:.1f}s, total {inc['total']:.1f}s "
-                  f"({int(inc['trials_written'])} trials rewritten)")
+            (have,), = conn.execute("SELECT count(*) FROM pages").fetchall()
+            if have == 0:
+                full = _run(conn, stored)
+                print(f"full build, {len(stored)} pages: link {full['link']:.1f}s, "
+                      f"load {full['load']:.1f}s, total {full['total']:.1f}s "
+                      f"({int(full['trials_written'])} trials)")
+            elif have != len(stored):
+                raise SystemExit(f"{path} holds {have} pages, not the {len(stored)} stored ones")
+            for batch in ([] if args.build_only else batches):
+                inc = _run(conn, batch)
+                print(f"incremental, {len(batch)} new pages on {len(stored)}: link {inc['link']:.1f}s, "
+                      f"load {inc['load']:.1f}s, total {inc['total']:.1f}s "
+                      f"({int(inc['trials_written'])} trials rewritten)")
             (n_trials,), = conn.execute("SELECT count(*) FROM trials").fetchall()
             print(f"warehouse: {n_trials} trials")
         finally:
