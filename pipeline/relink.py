@@ -24,7 +24,7 @@ from collections.abc import Iterable, Mapping, Sequence
 from dataclasses import dataclass, field
 
 import duckdb
-import pandas as pd
+import numpy as np
 import pyarrow as pa
 
 from pipeline.dedup import DEFAULT_CONFIG, DedupConfig, DedupInput, DedupResult, link_records
@@ -95,7 +95,7 @@ WHERE p.trial_id IS NOT NULL
 # left out) make its keys: every pair of them (the one word, when only one is usable).  The
 # stored pages holding both words of a key are a block, used when it is smaller than
 # max_block_size -- as pipeline.dedup.blocking does in memory.  SQL picks the words and
-# their postings; the pairing is done on those few rows in pandas (DuckDB planned the
+# their postings; the pairing is done on those rows with numpy (DuckDB planned the
 # self-join of the postings poorly).
 _CHOSEN_WORDS_SQL = """
 WITH bw AS (
@@ -120,35 +120,62 @@ WHERE pass = 'title_word' AND key IN (SELECT key FROM _rl_words)
 """
 
 
-def _word_pairs(rows: pd.DataFrame, page: str) -> pd.DataFrame:
-    """(w1, w2) keys of each `page` group: every pair of its words, or the word twice when
-    it has only one."""
-    both = rows.merge(rows, on=page)
-    pairs = both[both["key_x"] < both["key_y"]]
-    counts = rows.groupby(page)["key"].transform("size")
-    single = rows[counts == 1]
-    return pd.concat([
-        pd.DataFrame({page: pairs[page], "w1": pairs["key_x"], "w2": pairs["key_y"]}),
-        pd.DataFrame({page: single[page], "w1": single["key"], "w2": single["key"]}),
-    ], ignore_index=True)
+def _word_pairs(page: np.ndarray, word: np.ndarray) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
+    """(group index, w1, w2) rows: every pair of the words of each page (ints), or the word
+    twice when the page has only one.  Input sorted by (page, word), words distinct per page."""
+    starts = np.flatnonzero(np.r_[True, page[1:] != page[:-1]]) if len(page) else np.empty(0, int)
+    sizes = np.diff(np.r_[starts, len(page)])
+    out_p, out_a, out_b = [], [], []
+    for size in np.unique(sizes):
+        group = starts[sizes == size]
+        if size == 1:
+            out_p.append(page[group])
+            out_a.append(word[group])
+            out_b.append(word[group])
+            continue
+        for i in range(size):
+            for j in range(i + 1, size):
+                out_p.append(page[group])
+                out_a.append(word[group + i])
+                out_b.append(word[group + j])
+    if not out_p:
+        empty = np.empty(0, np.int64)
+        return empty, empty, empty
+    return np.concatenate(out_p), np.concatenate(out_a), np.concatenate(out_b)
 
 
 def _word_candidates(conn: duckdb.DuckDBPyConnection, config: DedupConfig) -> list[str]:
     """Stored pages sharing a usable rare-title-word block with a batch page."""
-    chosen = conn.execute(_CHOSEN_WORDS_SQL, [config.title_rare_tokens]).df()
-    if chosen.empty:
+    chosen = conn.execute(_CHOSEN_WORDS_SQL, [config.title_rare_tokens]).fetchall()
+    if not chosen:
         return []
-    keys = _word_pairs(chosen, "page_id")[["w1", "w2"]].drop_duplicates()
-    conn.register("_rl_words", pa.table({"key": pa.array(sorted(set(chosen["key"])), pa.string())}))
+    vocab = {w: i for i, w in enumerate(sorted({w for _, w in chosen}))}
+    batch_pages = {p: i for i, p in enumerate(sorted({p for p, _ in chosen}))}
+    rows = sorted((batch_pages[p], vocab[w]) for p, w in chosen)
+    _, a, b = _word_pairs(np.array([r[0] for r in rows]), np.array([r[1] for r in rows]))
+    width = len(vocab)
+    wanted = np.unique(a * width + b)
+    conn.register("_rl_words", pa.table({"key": pa.array(list(vocab), pa.string())}))
     try:
-        postings = conn.execute(_POSTINGS_SQL).df()
+        postings = conn.execute(_POSTINGS_SQL).fetchall()
     finally:
         conn.unregister("_rl_words")
-    if postings.empty:
+    if not postings:
         return []
-    members = _word_pairs(postings, "page_id").merge(keys, on=["w1", "w2"])
-    sizes = members.groupby(["w1", "w2"])["page_id"].transform("size")
-    return sorted(set(members.loc[sizes < config.max_block_size, "page_id"]))
+    names, page_codes = np.unique(np.array([p for p, _ in postings], dtype=object).astype(str),
+                                  return_inverse=True)
+    word_codes = np.array([vocab[w] for _, w in postings], dtype=np.int64)
+    order = np.lexsort((word_codes, page_codes))
+    page, word = page_codes[order].astype(np.int64), word_codes[order]
+    member, a, b = _word_pairs(page, word)
+    key = a * width + b
+    keep = np.isin(key, wanted)
+    member, key = member[keep], key[keep]
+    if len(key) == 0:
+        return []
+    uniq, inverse, counts = np.unique(key, return_inverse=True, return_counts=True)
+    usable = counts[inverse] < config.max_block_size
+    return sorted(str(names[i]) for i in np.unique(member[usable]).tolist())
 
 
 def _ids(values: Iterable[str]) -> pa.Table:
