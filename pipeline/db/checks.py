@@ -17,7 +17,7 @@ from dataclasses import dataclass, field
 import duckdb
 
 from pipeline.db.history import TRACKED_FIELDS, value_text
-from pipeline.db.schema import CHILD_TABLES, ENUM_COLUMNS, KEY_COLUMNS
+from pipeline.db.schema import CHILD_TABLES, ENUM_COLUMNS, INDEX_KEY_COLUMNS, KEY_COLUMNS
 from pipeline.vocab import CODES
 
 _EXAMPLES = 5
@@ -183,10 +183,17 @@ def trials_have_pages(conn: duckdb.DuckDBPyConnection) -> CheckOutcome:
 
 
 def pages_have_links(conn: duckdb.DuckDBPyConnection) -> CheckOutcome:
-    """Every page in a trial says how it was linked (record_links) and every trial says where
-    its values came from (field_sources).  Not blocking: a warehouse loaded before the dedup
-    tables existed gets these rows from its next run."""
+    """Every page in a trial says how it was linked (record_links), every trial says where
+    its values came from (field_sources), and the link index (link_keys, block_keys) has no
+    repeated key.  Not blocking: a warehouse loaded before the dedup tables existed gets
+    these rows from its next run."""
     failures: list[tuple[str, str]] = []
+    for table, cols in INDEX_KEY_COLUMNS.items():  # our own constant names
+        keys = ", ".join(cols)
+        rows = conn.execute(
+            f"SELECT concat_ws('/', {keys}) FROM {table} GROUP BY {keys} HAVING count(*) > 1 "
+            "ORDER BY 1 LIMIT 20").fetchall()
+        failures.extend((table, f"{table}: {k} repeated") for (k,) in rows)
     rows = conn.execute(
         "SELECT p.page_id FROM pages p WHERE p.trial_id IS NOT NULL AND NOT EXISTS "
         "(SELECT 1 FROM record_links l WHERE l.page_id = p.page_id) ORDER BY 1"
@@ -197,7 +204,8 @@ def pages_have_links(conn: duckdb.DuckDBPyConnection) -> CheckOutcome:
         "(SELECT 1 FROM field_sources f WHERE f.trial_id = t.trial_id) ORDER BY 1"
     ).fetchall()
     failures.extend(("field_sources", f"field_sources: trial {tid} has none") for (tid,) in rows)
-    return _outcome("pages_have_links", failures, ("record_links", "field_sources"))
+    return _outcome("pages_have_links", failures,
+                    ("record_links", "field_sources", *INDEX_KEY_COLUMNS))
 
 
 def history_matches_trials(conn: duckdb.DuckDBPyConnection) -> CheckOutcome:
