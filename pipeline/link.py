@@ -28,8 +28,6 @@ from pipeline.golden import Golden, SourcePage, order_pages, survive
 from pipeline.models import TrialRecord
 
 _NCT = re.compile(r"NCT[\s_:-]*((?:\d[\s-]*){7}\d)(?!\d)", re.IGNORECASE)
-_NON_ALNUM = re.compile(r"[\W_]+", re.UNICODE)
-_SPACES = re.compile(r"\s+")
 
 
 @dataclass(frozen=True, slots=True)
