@@ -54,6 +54,7 @@ class DedupRows:
     field_sources: list[dict[str, object]]
     field_conflicts: list[dict[str, object]]
     requested: bool = False  # trials were named by the caller (a review decision)
+    decisions: tuple[dict[str, object], ...] = ()  # new review decisions, written with the load
 
     @property
     def empty(self) -> bool:
@@ -389,6 +390,7 @@ def plan_relink(
     *,
     replaced_page_ids: Iterable[str] = (),
     extra_trial_ids: Iterable[str] = (),
+    new_decisions: Sequence[dict[str, object]] = (),
     config: DedupConfig = DEFAULT_CONFIG,
 ) -> RelinkPlan:
     """Link `new_pages` (linkable pages of this batch, re-parsed ones included) against the
@@ -435,6 +437,8 @@ def plan_relink(
     old_ids.update({pid: sp.trial_id for pid, sp in stored_backfill.items()})
     old_ids.update(old_of_batch)
     decisions = decisions_for(conn, members)
+    for d in new_decisions:  # taken now, written by the load in the same transaction
+        decisions[(str(d["page_a"]), str(d["page_b"]))] = d["decision"] == "accept"
     result: DedupResult = link_records(
         [DedupInput(p.page_id, p.record, p.source, p.fetched_at, p.url) for p in members.values()],
         config, decisions,
@@ -516,7 +520,8 @@ def plan_relink(
             record_links=link_rows, candidates=candidate_rows,
             aliases=dict(sorted(retired.items())), alias_times=when,
             field_sources=sources_rows, field_conflicts=conflict_rows,
-            requested=bool(set(extra_trial_ids)),
+            requested=bool(set(extra_trial_ids)) or bool(new_decisions),
+            decisions=tuple(new_decisions),
         ),
         stats=stats,
     )

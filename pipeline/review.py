@@ -1,7 +1,8 @@
 """`trials review`: the link candidates waiting for a person, and their decisions.
 
 A decision names two pages (page ids, or unambiguous prefixes of at least 6 characters)
-and is stored in link_decisions; the two pages' trials are then relinked at once, and
+and is stored in link_decisions in the same transaction that relinks the two pages'
+trials (so the warehouse shows it at once, and a killed review leaves nothing), and
 every later run applies the decision again whenever it relinks either page:
 accept -> the pages are one trial (record_links method `manual`), unless they show two
 different NCT IDs; reject -> they are never put in one trial, whatever their score.
@@ -105,13 +106,11 @@ def decide_on(
     trials = [t for (t,) in conn.execute(
         "SELECT DISTINCT trial_id FROM pages WHERE page_id IN (?, ?)", [a, b]).fetchall()]
     when = now or dt.datetime.now(dt.timezone.utc).replace(tzinfo=None)
-    conn.execute(
-        "INSERT INTO link_decisions (page_a, page_b, decision, decided_at, note) VALUES (?, ?, ?, ?, ?)",
-        [a, b, decision, when, note],
-    ).fetchall()
-    # Relink the two trials now (a run with no new pages), so the warehouse shows the decision.
+    row = {"page_a": a, "page_b": b, "decision": decision, "decided_at": when, "note": note}
+    # Relink the two trials now (a run with no new pages), so the warehouse shows the
+    # decision; the decision row is written in the same transaction as the relinked trials.
     empty = run.ParseBatch(pages_read=0, skipped_known=0, pages=())
-    plan = run.plan_links(conn, empty, config, extra_trial_ids=trials)
+    plan = run.plan_links(conn, empty, config, extra_trial_ids=trials, new_decisions=[row])
     result = run.load_plan(conn, plan)
     summary = run.summarize(warehouse_label, plan, result)
     after = dict(conn.execute(

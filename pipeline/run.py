@@ -226,6 +226,7 @@ def plan_links(
     config: DedupConfig | None = None,
     *,
     extra_trial_ids: Iterable[str] = (),
+    new_decisions: Sequence[dict[str, object]] = (),
 ) -> LinkPlan:
     """Link the batch's pages against the warehouse incrementally (pipeline.relink): only
     the trials sharing a key or a block with the batch are read back and rewritten."""
@@ -236,7 +237,8 @@ def plan_links(
     ]
     relinked = plan_relink(
         conn, new_pages, replaced_page_ids=batch.reparsed,
-        extra_trial_ids=extra_trial_ids, config=config or DEFAULT_CONFIG,
+        extra_trial_ids=extra_trial_ids, new_decisions=new_decisions,
+        config=config or DEFAULT_CONFIG,
     )
     return LinkPlan(
         batch=batch,

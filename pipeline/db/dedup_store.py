@@ -62,6 +62,9 @@ def write_dedup(
         register("_dd_sources", _rows("field_sources", rows.field_sources))
         register("_dd_conflicts", _rows("field_conflicts", rows.field_conflicts))
         register("_dd_aliases", aliases)
+        register("_dd_decisions", _rows("link_decisions", list(rows.decisions)))
+        written["link_decisions"] = run(
+            "INSERT INTO link_decisions BY NAME SELECT * FROM _dd_decisions")
         for table in ("link_keys", "block_keys"):
             run(f"DELETE FROM {table} WHERE page_id IN (SELECT id FROM _dd_indexed)")
         written["link_keys"] = run("INSERT INTO link_keys BY NAME SELECT * FROM _dd_link_keys")
