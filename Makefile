@@ -67,7 +67,7 @@ $(DAGSTER_YAML): dagster.yaml
 	@mkdir -p $(DAGSTER_HOME)
 	cp dagster.yaml $@
 
-.PHONY: eval-dedup bench-dedup
+.PHONY: eval-dedup bench-dedup bench-relink
 
 ## eval-dedup: deduplication precision/recall on the labelled corpus set (pairs with / without a shared id)
 eval-dedup: $(STAMP_DEV)
@@ -76,3 +76,7 @@ eval-dedup: $(STAMP_DEV)
 ## bench-dedup: deduplication time and peak memory at 100k, 300k and 1M synthetic records
 bench-dedup: $(STAMP_RUN)
 	$(BIN)/python -m pipeline.devtools.bench_dedup
+
+## bench-relink: a full build of 200k synthetic parsed pages, then 1,000 new pages linked incrementally
+bench-relink: $(STAMP_RUN)
+	$(BIN)/python -m pipeline.devtools.bench_relink

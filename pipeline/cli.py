@@ -38,7 +38,9 @@ from pipeline.export import ExportError, export_warehouse, format_export
 from pipeline.faults import WAREHOUSE, describe_os_error
 from pipeline.match import MEASURE_OPTIONS, Patient, format_match, notes, parse_measure, run_match
 from pipeline.rawstore import RawStoreError
+from pipeline.dedup import DedupConfig
 from pipeline.reparse import format_reparse, reparse
+from pipeline.review import ReviewError, decide, format_decision, list_candidates
 from pipeline.run import InputError, crawl_and_ingest, format_crawl, format_summary, ingest
 from pipeline.progress import Bars
 from pipeline.scrape import SITES, CrawlConfig, RobotsUnreachable
@@ -71,6 +73,15 @@ def build_parser() -> argparse.ArgumentParser:
     def add_wait(cmd: argparse.ArgumentParser) -> None:
         cmd.add_argument("--wait", type=_seconds, default=0.0, metavar="SECONDS", help=wait_help)
 
+    def add_thresholds(cmd: argparse.ArgumentParser) -> None:
+        default = DedupConfig()
+        cmd.add_argument("--accept-threshold", type=float, metavar="W",
+                         help="merge page pairs whose match weight (log2 odds) is at least W "
+                              f"(default {default.accept_threshold:g})")
+        cmd.add_argument("--reject-threshold", type=float, metavar="W",
+                         help="drop pairs scoring below W; pairs between the two thresholds "
+                              f"wait in `trials review` (default {default.reject_threshold:g})")
+
     ingest_cmd = commands.add_parser(
         "ingest", help="read, parse, link and load saved pages",
         description="Read saved pages (files or folders), parse them, link them to trials and "
@@ -79,6 +90,7 @@ def build_parser() -> argparse.ArgumentParser:
     ingest_cmd.add_argument("paths", nargs="+", metavar="PATH", help="page file or folder")
     ingest_cmd.add_argument("--warehouse", metavar="FILE", help=warehouse_help)
     ingest_cmd.add_argument("--quiet", action="store_true", help="no progress bars")
+    add_thresholds(ingest_cmd)
     add_wait(ingest_cmd)
 
     run_cmd = commands.add_parser(
@@ -87,6 +99,7 @@ def build_parser() -> argparse.ArgumentParser:
                     "(pages under raw/sample) and print the run summary.",
     )
     run_cmd.add_argument("--warehouse", metavar="FILE", help=warehouse_help)
+    add_thresholds(run_cmd)
     add_wait(run_cmd)
 
     crawl_cmd = commands.add_parser(
@@ -109,7 +122,26 @@ def build_parser() -> argparse.ArgumentParser:
                            help=f"User-Agent header (default: ${USER_AGENT_ENV} if set, else the project's)")
     crawl_cmd.add_argument("--quiet", action="store_true", help="no progress bars")
     crawl_cmd.add_argument("--warehouse", metavar="FILE", help=warehouse_help)
+    add_thresholds(crawl_cmd)
     add_wait(crawl_cmd)
+
+    review_cmd = commands.add_parser(
+        "review", help="list likely duplicate pages, accept or reject a pair",
+        description="Without ACTION (or with `list`): the page pairs that scored between the "
+                    "reject and accept thresholds, best first. `accept PAGE PAGE` makes the two "
+                    "pages one trial, `reject PAGE PAGE` keeps them apart for good; the decision "
+                    "is stored, applied at once and re-applied by every later run. PAGE is a "
+                    "page id or a unique prefix of at least 6 characters.",
+    )
+    review_cmd.add_argument("action", nargs="?", choices=("list", "accept", "reject"), default="list",
+                            help="list (default), accept or reject")
+    review_cmd.add_argument("pages", nargs="*", metavar="PAGE", help="two page ids (accept/reject)")
+    review_cmd.add_argument("--note", metavar="TEXT", help="why (kept with the decision)")
+    review_cmd.add_argument("--format", choices=FORMATS, default="table",
+                            help="output format of the list (default: table)")
+    review_cmd.add_argument("--warehouse", metavar="FILE", help=warehouse_help)
+    add_thresholds(review_cmd)
+    add_wait(review_cmd)
 
     reparse_cmd = commands.add_parser(
         "reparse", help="re-parse pages read by an older parser version (no fetching)",
@@ -233,21 +265,35 @@ def _seconds(text: str) -> float:
     return value
 
 
+def _dedup_config(args: argparse.Namespace) -> DedupConfig:
+    changes = {k: v for k, v in {
+        "accept_threshold": args.accept_threshold, "reject_threshold": args.reject_threshold,
+    }.items() if v is not None}
+    try:
+        return DedupConfig().with_changes(**changes)
+    except ValueError as exc:
+        raise UserError(str(exc)) from exc
+
+
 def _cmd_ingest(args: argparse.Namespace, out: TextIO) -> int:
     with Bars.for_terminal(args.quiet) as bars:
-        summary = ingest(args.paths, resolve_warehouse(args.warehouse), wait=args.wait, bars=bars)
+        summary = ingest(args.paths, resolve_warehouse(args.warehouse), wait=args.wait, bars=bars,
+                         dedup=_dedup_config(args))
     print(format_summary(summary), file=out)
     return 0
 
 
 def _cmd_run(args: argparse.Namespace, out: TextIO) -> int:
     warehouse = resolve_warehouse(args.warehouse)
+    dedup = _dedup_config(args)
     # Fail fast on a locked or broken warehouse: the Dagster resource would keep retrying.
     open_warehouse(warehouse, wait=args.wait).close()
     from pipeline.defs.materialize import RunFailed, materialize_all  # Dagster loads slowly
 
     try:
-        outcome = materialize_all(warehouse)
+        outcome = materialize_all(warehouse, link_config={
+            "accept_threshold": dedup.accept_threshold, "reject_threshold": dedup.reject_threshold,
+        })
     except RunFailed as exc:
         raise UserError(f"run failed: {exc}") from exc
     print(format_summary(outcome.summary), file=out)
@@ -279,7 +325,7 @@ def _cmd_crawl(args: argparse.Namespace, out: TextIO) -> int:
                 args.source, resolve_warehouse(args.warehouse), args.raw_dir, wait=args.wait,
                 config=dataclasses.replace(CrawlConfig(), **overrides), base_url=args.base_url,
                 limit=args.limit, since=args.since, urls_file=args.urls,
-                progress=bars.crawl_callback(), bars=bars,
+                progress=bars.crawl_callback(), bars=bars, dedup=_dedup_config(args),
             )
     except RobotsUnreachable as exc:
         raise UserError(f"crawl not started: {exc}") from exc
@@ -362,10 +408,26 @@ def _cmd_match(args: argparse.Namespace, out: TextIO) -> int:
     return 0
 
 
+def _cmd_review(args: argparse.Namespace, out: TextIO) -> int:
+    warehouse = resolve_warehouse(args.warehouse)
+    if args.action == "list":
+        if args.pages:
+            raise UserError("review list takes no page ids")
+        result = list_candidates(warehouse, wait=args.wait)
+        print(format_result(result, args.format), file=out)
+        return 0
+    if len(args.pages) != 2:
+        raise UserError(f"review {args.action} needs two page ids, got {len(args.pages)}")
+    decision = decide(warehouse, args.pages[0], args.pages[1], args.action, note=args.note,
+                      config=_dedup_config(args), wait=args.wait)
+    print(format_decision(decision), file=out)
+    return 0
+
+
 _COMMANDS = {
     "ingest": _cmd_ingest, "run": _cmd_run, "crawl": _cmd_crawl, "reparse": _cmd_reparse,
     "sql": _cmd_sql, "export": _cmd_export, "migrate": _cmd_migrate, "match": _cmd_match,
-    "status": _cmd_status, "report": _cmd_report,
+    "status": _cmd_status, "report": _cmd_report, "review": _cmd_review,
 }
 
 
@@ -378,7 +440,7 @@ def main(argv: Sequence[str] | None = None) -> int:
     try:
         return _COMMANDS[args.command](args, sys.stdout)
     except (UserError, InputError, WarehouseError, MigrationError, QueryError, ExportError,
-            LoadRefused) as exc:
+            LoadRefused, ReviewError) as exc:
         message = str(exc)
     except duckdb.Error as exc:
         message = describe_duckdb_error(resolve_warehouse(args.warehouse), exc)

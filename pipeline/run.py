@@ -24,13 +24,14 @@ from pipeline.db.load import LoadResult, load_batch, naive_utc
 from pipeline.db.schema import ALL_TABLES, invalid_codes
 from pipeline.faults import checkpoint
 from pipeline.ingest import UnreadableFile, page_id_for, raw_page_from_bytes, read_pages
-from pipeline.link import LinkedTrial, LinkPage, link_pages
+from pipeline.dedup import DEFAULT_CONFIG, DedupConfig
+from pipeline.link import LinkedTrial, LinkPage
+from pipeline.relink import DedupRows, plan_relink
 from pipeline.models import ParsedPage, RawPage
 from pipeline.progress import Bar, Bars
 from pipeline.rawstore import CorruptObjectError, RawStore, RawStoreError
 from pipeline.scrape import CrawlConfig, CrawlResult, crawl
 from pipeline.scrape.progress import ProgressCallback
-from pipeline.serialize import record_from_json
 
 EMPTY_SHA256 = hashlib.sha256(b"").hexdigest()
 STATUSES = ("ok", "partial", "rejected")
@@ -78,6 +79,7 @@ class LinkPlan:
     trials: tuple[LinkedTrial, ...]  # golden records to (re)write
     page_trial_ids: Mapping[str, str]  # page_id -> trial_id, for new and re-assigned pages
     stale_trial_ids: tuple[str, ...]  # previous ids of re-assigned pages
+    dedup: DedupRows | None = None  # link index, record links, candidates, provenance
 
 
 @dataclass(frozen=True, slots=True)
@@ -231,53 +233,32 @@ def linkable(page: ParsedPage) -> bool:
     return page.record is not None and page.parse_status in ("ok", "partial")
 
 
-@dataclass(frozen=True, slots=True)
-class StoredPages:
-    """What linking needs from the warehouse: the silver records of every page not being
-    re-parsed, and the current trial_id of every page (re-parsed ones included)."""
-
-    pages: tuple[LinkPage, ...]
-    trial_ids: Mapping[str, str | None]
-
-
-def stored_pages(conn: duckdb.DuckDBPyConnection, batch: ParseBatch) -> StoredPages:
-    replaced = set(batch.reparsed)
-    rows = conn.execute(
-        "SELECT p.page_id, p.source, p.fetched_at, p.trial_id, r.record "
-        "FROM pages p LEFT JOIN page_records r USING (page_id) "
-        "WHERE p.trial_id IS NOT NULL OR r.page_id IS NOT NULL ORDER BY p.page_id"
-    ).fetchall()
-    pages = tuple(
-        LinkPage(page_id, source, fetched_at, record_from_json(record))
-        for page_id, source, fetched_at, _, record in rows
-        if record is not None and page_id not in replaced
-    )
-    return StoredPages(pages, {page_id: trial_id for page_id, _, _, trial_id, _ in rows})
-
-
-def plan_links(stored: StoredPages, batch: ParseBatch) -> LinkPlan:
-    """Link the new pages together with every stored page; keep only what changes.
-
-    A trial must be rewritten when it gains a new page or when one of its pages moved in
-    or out (a new page can bridge groups, a re-parsed page can leave its trial).
-    """
+def plan_links(
+    conn: duckdb.DuckDBPyConnection,
+    batch: ParseBatch,
+    config: DedupConfig | None = None,
+    *,
+    extra_trial_ids: Iterable[str] = (),
+    new_decisions: Sequence[dict[str, object]] = (),
+) -> LinkPlan:
+    """Link the batch's pages against the warehouse incrementally (pipeline.relink): only
+    the trials sharing a key or a block with the batch are read back and rewritten."""
     new_pages = [
-        LinkPage(p.page_id, p.source, naive_utc(p.fetched_at), p.record)  # type: ignore[arg-type]
+        LinkPage(p.page_id, p.source, naive_utc(p.fetched_at), p.record, p.url)  # type: ignore[arg-type]
         for p in batch.pages
         if linkable(p)
     ]
-    trials = link_pages([*stored.pages, *new_pages])
-    assigned = {pid: t.trial_id for t in trials for pid in t.page_ids}
-    previous = stored.trial_ids
-    moved = {pid for pid, old in previous.items() if assigned.get(pid) != old}
-    changed_pages = {lp.page_id for lp in new_pages} | moved
-    old_ids = {previous[pid] for pid in moved if previous[pid]}
-    touched = {assigned[pid] for pid in changed_pages if pid in assigned} | old_ids
+    relinked = plan_relink(
+        conn, new_pages, replaced_page_ids=batch.reparsed,
+        extra_trial_ids=extra_trial_ids, new_decisions=new_decisions,
+        config=config or DEFAULT_CONFIG,
+    )
     return LinkPlan(
         batch=batch,
-        trials=tuple(t for t in trials if t.trial_id in touched),
-        page_trial_ids={pid: assigned[pid] for pid in sorted(changed_pages) if pid in assigned},
-        stale_trial_ids=tuple(sorted(old_ids)),
+        trials=relinked.trials,
+        page_trial_ids=relinked.page_trial_ids,
+        stale_trial_ids=relinked.stale_trial_ids,
+        dedup=relinked.dedup,
     )
 
 
@@ -292,6 +273,7 @@ def load_plan(conn: duckdb.DuckDBPyConnection, plan: LinkPlan) -> LoadResult:
         stale_trial_ids=plan.stale_trial_ids,
         replaced_page_ids=plan.batch.reparsed,
         parser_version=current_parser_version(),
+        dedup=plan.dedup if plan.dedup and not plan.dedup.empty else None,
     )
     # (eligibility and therapy profiles are refreshed inside the load's transaction)
     return result
@@ -335,6 +317,7 @@ def logged_load(conn: duckdb.DuckDBPyConnection, plan: LinkPlan) -> tuple[LoadRe
 def ingest_batch(
     raw: RawBatch, conn: duckdb.DuckDBPyConnection, warehouse_path: str | os.PathLike[str],
     *, log: runlog.RunLog | None = None, bars: Bars | None = None,
+    dedup: DedupConfig | None = None,
 ) -> RunSummary:
     """Parse, link and load one batch of pages on an open warehouse connection; counts and
     stage times go to `log`, progress to `bars`."""
@@ -347,7 +330,7 @@ def ingest_batch(
     log.pages.extend(batch.pages)
     log.add(runlog.page_counts(batch.pages, unchanged=batch.skipped_known))
     with log.timed("link"):
-        plan = plan_links(stored_pages(conn, batch), batch)
+        plan = plan_links(conn, batch, dedup)
     checkpoint("ingest.linked")
     with log.timed("load"), bars.stage("load", 1, note=f"{len(plan.trials)} trials") as bar:
         result, changes = logged_load(conn, plan)
@@ -361,16 +344,18 @@ def ingest_batch(
 def ingest(
     paths: Sequence[str | os.PathLike[str]], warehouse_path: str | os.PathLike[str],
     *, wait: float = 0.0, bars: Bars | None = None, trigger: str = "cli",
+    dedup: DedupConfig | None = None,
 ) -> RunSummary:
     """Read, parse, link and load `paths` into the warehouse; pages already there are skipped.
     `wait`: seconds to wait for another process's lock on the warehouse (0 = fail at once).
-    The run is logged in `runs` (command 'ingest')."""
+    `dedup`: linking thresholds (default DedupConfig()).  The run is logged in `runs`
+    (command 'ingest')."""
     raw = read_raw_pages(paths)
     conn = open_warehouse(warehouse_path, wait=wait)
     try:
         with runlog.recorded(conn, "ingest", trigger) as log:
             log.add(runlog.RunStats(pages_discovered=len(raw.items)))
-            return ingest_batch(raw, conn, warehouse_path, log=log, bars=bars)
+            return ingest_batch(raw, conn, warehouse_path, log=log, bars=bars, dedup=dedup)
     finally:
         conn.close()
 
@@ -434,6 +419,7 @@ def crawl_into(
     progress: ProgressCallback | None = None,
     bars: Bars | None = None,
     trigger: str = "cli",
+    dedup: DedupConfig | None = None,
 ) -> CrawlRun:
     """Crawl one mirror into the raw store, then parse, link and load what changed; the run
     is logged in `runs` (command 'crawl')."""
@@ -450,7 +436,8 @@ def crawl_into(
         ))
         pending = pending_crawled_pages(conn, store, source)
         checkpoint("ingest.pending_read")
-        summary = ingest_batch(pending, conn, warehouse_label, log=log, bars=bars)
+        summary = ingest_batch(pending, conn, warehouse_label, log=log, bars=bars,
+                               dedup=dedup)
     return CrawlRun(result, summary, log.run_id)
 
 

@@ -62,46 +62,76 @@ def _hints(cls: type) -> dict[str, Any]:
 
 
 def _decode(value: Any, hint: Any) -> Any:
+    return _decoder(hint)(value)
+
+
+@cache
+def _decoder(hint: Any) -> Any:
+    """A decoding function for `hint`, built once per type: reading the type hints for
+    every value made decoding the slow part of reading records back."""
     origin = typing.get_origin(hint)
     if origin in (typing.Union, types.UnionType):
-        if value is None:
-            return None
         arms = [a for a in typing.get_args(hint) if a is not type(None)]
         if len(arms) != 1:
-            raise RecordDecodeError(f"unsupported union {hint}")
-        return _decode(value, arms[0])
-    if value is None:
-        return None
+            def bad_union(value: Any) -> Any:
+                if value is None:
+                    return None
+                raise RecordDecodeError(f"unsupported union {hint}")
+            return bad_union
+        inner = _decoder(arms[0])
+        return lambda value: None if value is None else inner(value)
     if origin is tuple:
-        item_hint = typing.get_args(hint)[0]
-        if not isinstance(value, list):
-            raise RecordDecodeError(f"expected a list, got {value!r}")
-        return tuple(_decode(v, item_hint) for v in value)
+        item = _decoder(typing.get_args(hint)[0])
+
+        def tuple_of(value: Any) -> Any:
+            if value is None:
+                return None
+            if not isinstance(value, list):
+                raise RecordDecodeError(f"expected a list, got {value!r}")
+            return tuple([item(v) for v in value])
+        return tuple_of
     if origin is typing.Literal:
-        if value not in typing.get_args(hint):
-            raise RecordDecodeError(f"{value!r} is not one of {typing.get_args(hint)}")
-        return value
+        allowed = typing.get_args(hint)
+
+        def literal(value: Any) -> Any:
+            if value is None:
+                return None
+            if value not in allowed:
+                raise RecordDecodeError(f"{value!r} is not one of {allowed}")
+            return value
+        return literal
     if dataclasses.is_dataclass(hint):
-        if not isinstance(value, dict):
-            raise RecordDecodeError(f"expected an object for {hint.__name__}, got {value!r}")
         hints = _hints(hint)
-        kwargs = {
-            f.name: _decode(value[f.name], hints[f.name])
-            for f in dataclasses.fields(hint)
-            if f.name in value
-        }
-        try:
-            return hint(**kwargs)
-        except TypeError as exc:  # a required field is missing
-            raise RecordDecodeError(f"{hint.__name__}: {exc}") from exc
+        fields = [(f.name, _decoder(hints[f.name])) for f in dataclasses.fields(hint)]
+
+        def record(value: Any) -> Any:
+            if value is None:
+                return None
+            if not isinstance(value, dict):
+                raise RecordDecodeError(f"expected an object for {hint.__name__}, got {value!r}")
+            kwargs = {name: dec(value[name]) for name, dec in fields if name in value}
+            try:
+                return hint(**kwargs)
+            except TypeError as exc:  # a required field is missing
+                raise RecordDecodeError(f"{hint.__name__}: {exc}") from exc
+        return record
     if hint is dt.datetime:
-        return dt.datetime.fromisoformat(value)
+        return lambda value: None if value is None else dt.datetime.fromisoformat(value)
     if hint is dt.date:
-        return dt.date.fromisoformat(value)
-    if hint is float and isinstance(value, int) and not isinstance(value, bool):
-        return float(value)
+        return lambda value: None if value is None else dt.date.fromisoformat(value)
     if hint in (str, int, float, bool):
-        if not isinstance(value, hint) or (hint is int and isinstance(value, bool)):
-            raise RecordDecodeError(f"expected {hint.__name__}, got {value!r}")
-        return value
-    raise RecordDecodeError(f"unsupported type {hint}")
+        def scalar(value: Any) -> Any:
+            if value is None:
+                return None
+            if hint is float and isinstance(value, int) and not isinstance(value, bool):
+                return float(value)
+            if not isinstance(value, hint) or (hint is int and isinstance(value, bool)):
+                raise RecordDecodeError(f"expected {hint.__name__}, got {value!r}")
+            return value
+        return scalar
+
+    def unsupported(value: Any) -> Any:
+        if value is None:
+            return None
+        raise RecordDecodeError(f"unsupported type {hint}")
+    return unsupported

@@ -146,7 +146,7 @@ def test_run_materializes_the_default_sample(project_root, sample_page_count, wa
     out = capsys.readouterr().out
     assert f"Pages read: {sample_page_count} " in out
     assert "Rows per table" in out and "Pages quarantined:" in out
-    assert "Checks: foreign_keys ok, history_matches_trials ok, profiles_current ok, runs_recorded ok, " \
+    assert "Checks: foreign_keys ok, history_matches_trials ok, pages_have_links ok, profiles_current ok, runs_recorded ok, " \
            "trials_have_pages ok, unique_keys ok, valid_enumerations ok" in out
     # the profile tables are part of the summary
     assert re.search(r"^  eligibility_constraints\s+[1-9]\d*\s+\+[1-9]", out, re.M)

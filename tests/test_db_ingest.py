@@ -129,16 +129,21 @@ def test_page_without_nct_joins_existing_trial_in_a_later_run(
 def test_loose_trial_is_absorbed_when_its_nct_page_arrives(
     tmp_path, warehouse_path, fake_parser, write_page
 ):
-    write_page(tmp_path / "run1", "loose", title="Study", sponsor="Acme")
+    write_page(tmp_path / "run1", "loose", title="CAR-NK cells in relapsed AML", sponsor="Acme")
     run.ingest([tmp_path / "run1"], warehouse_path)
-    (old_id,) = query(warehouse_path, "SELECT trial_id FROM trials")[0]
-    assert old_id == trial_id_for("title:acme|study")
+    ((old_id, page_id),) = query(warehouse_path, "SELECT trial_id, best_page_id FROM trials")
+    assert old_id == trial_id_for(f"page:{page_id}")
 
-    write_page(tmp_path / "run2", "nct", nct="NCT00000002", title="STUDY", sponsor="Acme")
+    write_page(tmp_path / "run2", "nct", nct="NCT00000002", title="CAR-NK Cells in Relapsed AML",
+               sponsor="Acme")
     summary = run.ingest([tmp_path / "run2"], warehouse_path)
-    assert summary.trials_removed == 1
-    assert query(warehouse_path, "SELECT trial_id, page_count FROM trials") == [
-        (trial_id_for("nct:NCT00000002"), 2)]
+    # the trial keeps its id when it gains an NCT ID
+    assert summary.trials_removed == 0
+    assert query(warehouse_path, "SELECT trial_id, nct_id, page_count FROM trials") == [
+        (old_id, "NCT00000002", 2)]
+    # linked by score (no shared id); each page names the other as its match
+    assert query(warehouse_path, "SELECT method, score > 6 FROM record_links") == [
+        ("fuzzy", True), ("fuzzy", True)]
     assert_checks_pass(warehouse_path)
 
 

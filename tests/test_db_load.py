@@ -123,11 +123,12 @@ def test_golden_rows_of_a_trial_are_replaced_not_duplicated(fresh_db, parsed_pag
 
 
 def test_stale_trials_are_removed_and_pages_reassigned(fresh_db, parsed_page):
-    loose = parsed_page("loose", TrialRecord(brief_title="Trial", lead_sponsor="Acme"))
+    title = "CAR-NK Cells in Relapsed Acute Myeloid Leukemia"
+    loose = parsed_page("loose", TrialRecord(brief_title=title, lead_sponsor="Acme"))
     load_batch(fresh_db, **plan([loose]))
     ((old_id,),) = rows(fresh_db, "SELECT trial_id FROM trials")
     # an NCT page with the same title + sponsor arrives: the loose page moves into its trial
-    nct = parsed_page("nct", TrialRecord(nct_id="NCT00000001", brief_title="Trial",
+    nct = parsed_page("nct", TrialRecord(nct_id="NCT00000001", brief_title=title,
                                          lead_sponsor="Acme", conditions=("X",)))
     trials = link_pages([LinkPage(p.page_id, p.source, p.fetched_at, p.record) for p in (loose, nct)])
     (trial,) = trials

@@ -10,6 +10,7 @@ import duckdb
 import pytest
 from dagster_duckdb import DuckDBResource
 
+from pipeline.db.schema import ALL_TABLES
 from pipeline.defs import assets, checks
 from pipeline.defs.materialize import RunFailed, materialize_all
 from pipeline.run import LinkPlan, ParseBatch, RawBatch, RunSummary
@@ -17,9 +18,9 @@ from pipeline.run import LinkPlan, ParseBatch, RawBatch, RunSummary
 ASSETS = [assets.raw_pages, assets.parsed_pages, assets.trial_records, assets.warehouse_tables]
 CHECKS = [checks.unique_keys, checks.foreign_keys, checks.valid_enumerations,
           checks.trials_have_pages, checks.history_matches_trials, checks.runs_recorded,
-          checks.profiles_current]
+          checks.profiles_current, checks.pages_have_links]
 CHECK_NAMES = ["unique_keys", "foreign_keys", "valid_enumerations", "trials_have_pages",
-               "history_matches_trials", "runs_recorded", "profiles_current"]
+               "history_matches_trials", "runs_recorded", "profiles_current", "pages_have_links"]
 BLOCKING = {"unique_keys", "foreign_keys", "valid_enumerations", "trials_have_pages"}
 
 
@@ -112,7 +113,8 @@ def test_assets_materialize_into_the_warehouse(seeds_dir, warehouse_path, clean_
     assert parsed_meta.metadata["dagster/row_count"].value == 5
     assert check_results(result) == dict.fromkeys(CHECK_NAMES, True)
     (evaluation,) = [e for e in result.get_asset_check_evaluations() if e.check_name == "unique_keys"]
-    assert evaluation.metadata["tables_checked"].value == 19  # every warehouse table
+    # every warehouse table but the link index (checked by pages_have_links)
+    assert evaluation.metadata["tables_checked"].value == len(ALL_TABLES) - 2
     assert "| eligibility_constraints | 0 |" in evaluation.metadata["by_table"].value
     assert "| trial_history | 0 |" in evaluation.metadata["by_table"].value
 
@@ -148,7 +150,7 @@ def test_checks_fail_on_a_broken_warehouse(seeds_dir, warehouse_path, clean_env)
     assert check_results(result) == {
         "unique_keys": True, "foreign_keys": False, "valid_enumerations": False,
         "trials_have_pages": True, "history_matches_trials": True, "runs_recorded": True,
-        "profiles_current": True,
+        "profiles_current": True, "pages_have_links": True,
     }
     evaluation = next(e for e in result.get_asset_check_evaluations()
                       if e.check_name == "foreign_keys")

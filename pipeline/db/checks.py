@@ -18,7 +18,8 @@ import duckdb
 
 from pipeline.db.history import TRACKED_FIELDS, value_text
 from pipeline.db.schema import (
-    CHILD_TABLES, ENUM_COLUMNS, KEY_COLUMNS, PROFILE_TABLES, RUN_COUNT_COLUMNS, RUN_TABLES,
+    CHILD_TABLES, ENUM_COLUMNS, INDEX_KEY_COLUMNS, KEY_COLUMNS, PROFILE_TABLES, RUN_COUNT_COLUMNS,
+    RUN_TABLES,
 )
 from pipeline.eligibility import FLAGS, VARIABLES
 from pipeline.therapy import MODALITIES
@@ -105,6 +106,30 @@ _REFERENCES: tuple[tuple[str, str, str], ...] = (
     ("page_records", "page_records", _missing_page("page_records", "page_id")),
     ("trials", "trials.best_page_id", _missing_page("trials", "best_page_id")),
     ("trial_history", "trial_history.page_id", _missing_page("trial_history", "page_id")),
+    # deduplication (0006_dedup.sql)
+    ("link_keys", "link_keys.page_id", _missing_page("link_keys", "page_id")),
+    ("block_keys", "block_keys.page_id", _missing_page("block_keys", "page_id")),
+    ("record_links", "record_links", _missing_trial("record_links")),
+    ("record_links", "record_links.page_id", _missing_page("record_links", "page_id")),
+    ("record_links", "record_links.matched_page_id",
+     _missing_page("record_links", "matched_page_id")),
+    ("record_links", "record_links.trial_id=pages.trial_id",
+     "SELECT l.page_id AS k, NULL AS n FROM record_links l JOIN pages p USING (page_id) "
+     "WHERE p.trial_id IS DISTINCT FROM l.trial_id"),
+    ("link_candidates", "link_candidates.trial_a", _missing_trial("link_candidates", "trial_a")),
+    ("link_candidates", "link_candidates.trial_b", _missing_trial("link_candidates", "trial_b")),
+    ("link_candidates", "link_candidates.page_a", _missing_page("link_candidates", "page_a")),
+    ("link_candidates", "link_candidates.page_b", _missing_page("link_candidates", "page_b")),
+    ("link_decisions", "link_decisions.page_a", _missing_page("link_decisions", "page_a")),
+    ("link_decisions", "link_decisions.page_b", _missing_page("link_decisions", "page_b")),
+    ("trial_id_aliases", "trial_id_aliases", _missing_trial("trial_id_aliases")),
+    ("trial_id_aliases", "trial_id_aliases.retired_id (still a current trial)",
+     "SELECT a.retired_id AS k, NULL AS n FROM trial_id_aliases a "
+     "JOIN trials t ON t.trial_id = a.retired_id"),
+    ("field_sources", "field_sources", _missing_trial("field_sources")),
+    ("field_sources", "field_sources.page_id", _missing_page("field_sources", "page_id")),
+    ("field_conflicts", "field_conflicts", _missing_trial("field_conflicts")),
+    ("field_conflicts", "field_conflicts.page_id", _missing_page("field_conflicts", "page_id")),
     ("arm_interventions", "arm_interventions.arm_position",
      "SELECT DISTINCT ai.trial_id || '/' || ai.arm_position AS k, NULL AS n "
      "FROM arm_interventions ai WHERE NOT EXISTS (SELECT 1 FROM arms a "
@@ -183,6 +208,32 @@ def trials_have_pages(conn: duckdb.DuckDBPyConnection) -> CheckOutcome:
     return _outcome("trials_have_pages", failures, ("trials", "pages"))
 
 
+def pages_have_links(conn: duckdb.DuckDBPyConnection) -> CheckOutcome:
+    """Every page in a trial says how it was linked (record_links), every trial says where
+    its values came from (field_sources), and the link index (link_keys, block_keys) has no
+    repeated key.  Not blocking: a warehouse loaded before the dedup tables existed gets
+    these rows from its next run."""
+    failures: list[tuple[str, str]] = []
+    for table, cols in INDEX_KEY_COLUMNS.items():  # our own constant names
+        keys = ", ".join(cols)
+        rows = conn.execute(
+            f"SELECT concat_ws('/', {keys}) FROM {table} GROUP BY {keys} HAVING count(*) > 1 "
+            "ORDER BY 1 LIMIT 20").fetchall()
+        failures.extend((table, f"{table}: {k} repeated") for (k,) in rows)
+    rows = conn.execute(
+        "SELECT p.page_id FROM pages p WHERE p.trial_id IS NOT NULL AND NOT EXISTS "
+        "(SELECT 1 FROM record_links l WHERE l.page_id = p.page_id) ORDER BY 1"
+    ).fetchall()
+    failures.extend(("record_links", f"record_links: page {pid} has no link row") for (pid,) in rows)
+    rows = conn.execute(
+        "SELECT t.trial_id FROM trials t WHERE NOT EXISTS "
+        "(SELECT 1 FROM field_sources f WHERE f.trial_id = t.trial_id) ORDER BY 1"
+    ).fetchall()
+    failures.extend(("field_sources", f"field_sources: trial {tid} has none") for (tid,) in rows)
+    return _outcome("pages_have_links", failures,
+                    ("record_links", "field_sources", *INDEX_KEY_COLUMNS))
+
+
 def history_matches_trials(conn: duckdb.DuckDBPyConnection) -> CheckOutcome:
     """The latest history value of each tracked field equals the trial's current value, and
     every trial has first_seen_at <= last_changed_at."""
@@ -231,7 +282,7 @@ Check = Callable[[duckdb.DuckDBPyConnection], CheckOutcome]
 
 # Integrity the warehouse must never lose: the load refuses to commit when one fails.
 BLOCKING_CHECKS: tuple[Check, ...] = (unique_keys, foreign_keys, valid_enumerations, trials_have_pages)
-ALL_CHECKS: tuple[Check, ...] = (*BLOCKING_CHECKS, history_matches_trials)
+ALL_CHECKS: tuple[Check, ...] = (*BLOCKING_CHECKS, history_matches_trials, pages_have_links)
 
 
 def run_checks(
@@ -242,6 +293,6 @@ def run_checks(
 
 __all__ = [
     "ALL_CHECKS", "BLOCKING_CHECKS", "CheckOutcome", "foreign_keys",
-    "history_matches_trials", "run_checks", "runs_recorded", "trials_have_pages", "unique_keys",
+    "history_matches_trials", "pages_have_links", "run_checks", "runs_recorded", "trials_have_pages", "unique_keys",
     "valid_enumerations",
 ]

@@ -41,7 +41,7 @@ import duckdb
 import pyarrow as pa
 
 from pipeline.db.schema import ARROW_SCHEMAS
-from pipeline.link import LinkPage, freshest_first, merge_records
+from pipeline.link import LinkPage, freshest_first, golden_of
 from pipeline.models import TrialRecord
 from pipeline.serialize import record_from_json
 
@@ -118,7 +118,7 @@ def replay(trial_id: str, pages: Sequence[LinkPage], final: Mapping[str, str | N
         if index == len(instants) - 1:
             new_state = dict(final)
         else:
-            new_state = tracked_values(merge_records([p.record for p in best_first]))
+            new_state = tracked_values(golden_of(best_first).record)
         if state is not None:
             arrived_ids = {p.page_id for p in arrived}
             for name in TRACKED_FIELDS:
@@ -161,11 +161,12 @@ def stored_link_pages(
     if not ids:
         return {}
     rows = conn.execute(
-        "SELECT p.page_id, p.source, p.fetched_at, r.record FROM pages p "
+        "SELECT p.page_id, p.source, p.fetched_at, r.record, p.url FROM pages p "
         "JOIN page_records r USING (page_id) WHERE p.page_id IN (SELECT unnest(?::VARCHAR[]))",
         [ids],
     ).fetchall()
-    return {pid: LinkPage(pid, src, at, record_from_json(rec)) for pid, src, at, rec in rows}
+    return {pid: LinkPage(pid, src, at, record_from_json(rec), url)
+            for pid, src, at, rec, url in rows}
 
 
 # --- presence ----------------------------------------------------------------------------

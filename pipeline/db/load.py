@@ -29,6 +29,7 @@ import pyarrow as pa
 from pipeline.db import history
 from pipeline.db.checks import BLOCKING_CHECKS, run_checks
 from pipeline.db.profiles import refresh_profiles
+from pipeline.db.dedup_store import write_dedup
 from pipeline.db.schema import (
     ALL_TABLES,
     ARROW_SCHEMAS,
@@ -39,6 +40,7 @@ from pipeline.db.schema import (
 from pipeline.faults import checkpoint, rollback_quietly
 from pipeline.link import LinkedTrial, LinkPage
 from pipeline.models import ParsedPage
+from pipeline.relink import DedupRows
 from pipeline.serialize import record_to_json
 from pipeline.vocab import to_code
 
@@ -231,6 +233,7 @@ def load_batch(
     stale_trial_ids: Iterable[str] = (),
     replaced_page_ids: Iterable[str] = (),
     parser_version: str | None = None,
+    dedup: DedupRows | None = None,
 ) -> LoadResult:
     """Write one batch atomically.
 
@@ -241,6 +244,8 @@ def load_batch(
     trials: golden records to (re)write; their previous rows are deleted first.
     stale_trial_ids: further trial ids whose golden rows must go (trials that lost all
         their pages to another trial when relinking).
+    dedup: link index, record links, review candidates, aliases and field provenance of
+        the relinked pages and trials (pipeline.relink), written in the same transaction.
     """
     frames: dict[str, pa.Table] = {
         "pages": page_rows(new_pages, page_trial_ids, parser_version),
@@ -310,14 +315,16 @@ def load_batch(
         )
         history.refresh_presence(conn)
         checkpoint("load.golden_written")
+        if dedup is not None:
+            written.update(write_dedup(conn, dedup, [*written_ids, *stale]))
         # Eligibility and therapy profiles derive from the golden rows just written; made in
         # this transaction they commit (and are checked) with them.  The refresh finds stale
         # trials itself, so it also backfills a warehouse upgraded to the profile tables.
         refreshed = refresh_profiles(conn, transaction=False)
         written.update({k: v for k, v in refreshed.rows_written.items() if v})
         # A batch with nothing in it cannot break integrity; skip the scans then.
-        touched = bool(new_pages or trials or stale or page_trial_ids or refreshed.trials_profiled
-                       or refreshed.trials_dropped)
+        touched = bool(new_pages or trials or stale or page_trial_ids or dedup
+                       or refreshed.trials_profiled or refreshed.trials_dropped)
         failed = [o.summary for o in run_checks(conn, BLOCKING_CHECKS) if not o.passed] if touched else []
         if failed:
             raise LoadRefused("load refused, nothing written: " + "; ".join(failed))

@@ -76,6 +76,26 @@ ARROW_SCHEMAS: dict[str, pa.Schema] = {
         ("trial_id", _STR), ("field", _STR), ("old_value", _STR), ("new_value", _STR),
         ("observed_at", _TS), ("page_id", _STR),
     ]),
+    # 0006_dedup.sql (pipeline.relink writes them)
+    "link_keys": pa.schema([("page_id", _STR), ("kind", _STR), ("key", _STR)]),
+    "block_keys": pa.schema([("page_id", _STR), ("pass", _STR), ("key", _STR)]),
+    "record_links": pa.schema([
+        ("page_id", _STR), ("trial_id", _STR), ("method", _STR), ("matched_page_id", _STR),
+        ("score", pa.float64()), ("explanation", _STR),
+    ]),
+    "link_candidates": pa.schema([
+        ("page_a", _STR), ("page_b", _STR), ("trial_a", _STR), ("trial_b", _STR),
+        ("score", pa.float64()), ("probability", pa.float64()), ("explanation", _STR),
+    ]),
+    "link_decisions": pa.schema([
+        ("page_a", _STR), ("page_b", _STR), ("decision", _STR), ("decided_at", _TS),
+        ("note", _STR),
+    ]),
+    "trial_id_aliases": pa.schema([("retired_id", _STR), ("trial_id", _STR), ("retired_at", _TS)]),
+    "field_sources": pa.schema([("trial_id", _STR), ("field", _STR), ("page_id", _STR)]),
+    "field_conflicts": pa.schema([
+        ("trial_id", _STR), ("field", _STR), ("value", _STR), ("page_id", _STR),
+    ]),
 }
 
 # trials columns the history/presence step fills, not the golden merge.
@@ -124,7 +144,15 @@ PROFILE_SCHEMAS: dict[str, pa.Schema] = {
 ARROW_SCHEMAS.update(PROFILE_SCHEMAS)
 PROFILE_TABLES: tuple[str, ...] = tuple(PROFILE_SCHEMAS)
 # trial_history is replaced per trial too, but from the page timeline (pipeline.db.history).
-ALL_TABLES: tuple[str, ...] = ("pages", "page_records", *GOLDEN_TABLES, "trial_history", *PROFILE_TABLES)
+# Deduplication (0006_dedup.sql): the link index of stored pages, how pages were linked,
+# the review queue and decisions, retired ids, and the provenance of golden values.
+DEDUP_TABLES: tuple[str, ...] = (
+    "link_keys", "block_keys", "record_links", "link_candidates", "link_decisions",
+    "trial_id_aliases", "field_sources", "field_conflicts",
+)
+ALL_TABLES: tuple[str, ...] = (
+    "pages", "page_records", *GOLDEN_TABLES, "trial_history", *DEDUP_TABLES,
+    *PROFILE_TABLES)
 
 # The run log (0007_runs.sql, pipeline.runlog): operational rows that differ between two runs
 # on the same input, so they are not in ALL_TABLES (which determinism tests compare).
@@ -158,6 +186,18 @@ KEY_COLUMNS: dict[str, tuple[str, ...]] = {
     "dose_levels": ("trial_id", "therapy_ordinal", "level"),
     "trial_ages": ("trial_id",),
     "profile_state": ("trial_id",),
+    "record_links": ("page_id",),
+    "link_candidates": ("page_a", "page_b"),
+    "link_decisions": ("page_a", "page_b"),
+    "trial_id_aliases": ("retired_id",),
+    "field_sources": ("trial_id", "field"),
+    "field_conflicts": ("trial_id", "field", "page_id"),
+}
+# The link index: checked by the non-blocking `pages_have_links` check rather than inside
+# every load (block_keys holds ~12 rows per page; grouping it all costs seconds per run).
+INDEX_KEY_COLUMNS: dict[str, tuple[str, ...]] = {
+    "link_keys": ("page_id", "kind", "key"),
+    "block_keys": ("page_id", "pass", "key"),
 }
 
 

@@ -14,6 +14,8 @@ from pydantic import Field
 
 from pipeline import run, runlog
 from pipeline.db.migrate import migrate
+from pipeline.dedup import DEFAULT_CONFIG as DEFAULT_DEDUP
+from pipeline.dedup import DedupConfig
 from pipeline.db.schema import ALL_TABLES
 from pipeline.defs.metadata import markdown_table
 from pipeline.ingest import UnreadableFile
@@ -125,16 +127,30 @@ def parsed_pages(
     })
 
 
+class LinkConfig(dg.Config):
+    """Deduplication thresholds: match weights (log2 odds) of a scored page pair."""
+
+    accept_threshold: float = Field(
+        DEFAULT_DEDUP.accept_threshold, description="Pairs scoring at/above this are merged.")
+    reject_threshold: float = Field(
+        DEFAULT_DEDUP.reject_threshold,
+        description="Pairs scoring below this are dropped; between the two: review candidates.")
+
+    def dedup_config(self) -> DedupConfig:
+        return DEFAULT_DEDUP.with_changes(
+            accept_threshold=self.accept_threshold, reject_threshold=self.reject_threshold)
+
+
 @dg.asset(group_name="ingest", kinds={"python"}, pool=WAREHOUSE_POOL)
 def trial_records(
-    context: dg.AssetExecutionContext, warehouse: DuckDBResource, parsed_pages: run.ParseBatch
+    context: dg.AssetExecutionContext, config: LinkConfig, warehouse: DuckDBResource,
+    parsed_pages: run.ParseBatch,
 ) -> dg.Output[run.LinkPlan]:
-    """Golden trial records for every trial the new pages create or change, linked across pages."""
+    """Golden records of every trial the new pages create or change, linked incrementally (exact keys, then fuzzy scores)."""
     with logged_step(context, warehouse):
         start = time.perf_counter()
         with warehouse_connection(warehouse) as conn:
-            stored = run.stored_pages(conn, parsed_pages)
-        plan = run.plan_links(stored, parsed_pages)
+            plan = run.plan_links(conn, parsed_pages, config.dedup_config())
         link_s = time.perf_counter() - start
         with warehouse_connection(warehouse) as conn:
             runlog.update_run(conn, context.run.run_id, runlog.RunStats(link_s=link_s))
@@ -146,6 +162,9 @@ def trial_records(
         "dagster/row_count": len(plan.trials),
         "pages_assigned": len(plan.page_trial_ids),
         "link_s": round(link_s, 3),
+        "review_candidates": len(plan.dedup.candidates) if plan.dedup else 0,
+        "accept_threshold": config.accept_threshold,
+        "reject_threshold": config.reject_threshold,
         "preview": dg.MetadataValue.md(
             markdown_table(("trial_id", "nct_id", "brief_title", "pages"), preview)
         ),

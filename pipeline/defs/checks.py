@@ -102,3 +102,10 @@ def profiles_current(warehouse: DuckDBResource) -> dg.AssetCheckResult:
         description=outcome.summary,
         metadata={"examples": dg.MetadataValue.md("\n".join(f"- `{e}`" for e in outcome.examples) or "none")},
     )
+
+
+pages_have_links = _warehouse_check(
+    checks.pages_have_links,
+    "Every linked page has a record_links row and every trial field_sources; the link index has no repeated key.",
+    blocking=False,
+)

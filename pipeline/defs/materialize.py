@@ -64,8 +64,11 @@ def _is_check_failure(event: dg.DagsterEvent) -> bool:
     return data is not None and getattr(data.error, "cls_name", None) == "DagsterAssetCheckFailedError"
 
 
-def materialize_all(warehouse: str | os.PathLike[str]) -> MaterializeOutcome:
-    """Run every offline asset and asset check (the ingest job) against `warehouse`, default config.
+def materialize_all(
+    warehouse: str | os.PathLike[str], link_config: dict[str, float] | None = None,
+) -> MaterializeOutcome:
+    """Run every offline asset and asset check (the ingest job) against `warehouse`, default
+    config except the linking thresholds in `link_config` (trial_records' LinkConfig fields).
 
     The crawl assets are left out: they fetch from the public sites, which `trials run`
     (and so `make run`) must never need; `trials crawl` and the crawl schedule run them.
@@ -75,7 +78,8 @@ def materialize_all(warehouse: str | os.PathLike[str]) -> MaterializeOutcome:
     with _instance() as instance:
         result = job.execute_in_process(
             instance=instance,
-            run_config=_QUIET,
+            run_config={**_QUIET, "ops": {"trial_records": {"config": link_config}}}
+            if link_config else _QUIET,
             tags={"trials/command": "run"},  # the run log names the command (assets.COMMAND_TAG)
             resources={"warehouse": DuckDBResource(database=str(warehouse))},
             raise_on_error=False,
