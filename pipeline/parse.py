@@ -19,7 +19,7 @@ from pipeline.sources import ADAPTERS
 from pipeline.sources.base import SiteAdapter
 
 # Bump when extraction output changes, so stored pages get re-parsed.
-PARSER_VERSION = "2"
+PARSER_VERSION = "3"
 
 MAX_PAGE_BYTES = 20 * 2**20  # matches pipeline.ingest.DEFAULT_MAX_BYTES: bigger is not a trial page
 MIN_SITE_SCORE = 4  # signatures (3 points) + at least one label, or the site's host

@@ -33,6 +33,9 @@ _LAUNCHED = re.compile(r"^launched by\s+(?P<sponsor>.+?)(?:\s*[·•|–—]\s*(
 PATTERNS = (
     (_LAUNCHED, "launched"),
     (re.compile(r"^current as of\s+(?P<date>.+)$", re.I), "current"),
+    # the site's own footer links ("About us Privacy Policy ...") end the trial content; without
+    # this rule they read as a second "About <sponsor>" section
+    (re.compile(r"^about us\b", re.I), "footer"),
     (re.compile(r"^about\s+(?P<sponsor>.{2,200})$", re.I), "about_sponsor"),
     (re.compile(r"^(?:nct id|nct number|clinicaltrials\.gov id|trial id)\s*:?\s*(?P<nct>nct\s?\d{8})$", re.I), "nct"),
 )
