@@ -21,6 +21,7 @@ from __future__ import annotations
 import datetime as dt
 import multiprocessing as mp
 import os
+import resource
 import time
 from collections.abc import Iterable, Iterator, Sequence
 from concurrent.futures import Executor, ProcessPoolExecutor
@@ -77,6 +78,7 @@ class StagedBatch:
     pages: int
     by_status: tuple[tuple[str, int], ...]
     cpu_s: float  # worker CPU time spent reading and parsing the shard
+    peak_rss: int = 0  # the worker process's peak resident memory so far, bytes
 
 
 def shards(refs: Sequence[PageRef], size: int = DEFAULT_SHARD_PAGES) -> list[Shard]:
@@ -181,7 +183,8 @@ def parse_shard(shard: Shard, raw_root: str | None, staging: str | os.PathLike[s
     for p in pages:
         counts[p.parse_status] = counts.get(p.parse_status, 0) + 1
     return StagedBatch(shard.index, str(path), len(pages), tuple(sorted(counts.items())),
-                       time.process_time() - t0)
+                       time.process_time() - t0,
+                       resource.getrusage(resource.RUSAGE_SELF).ru_maxrss * 1024)
 
 
 def _parse_raws(raws: Sequence[RawPage]) -> bytes:

@@ -178,6 +178,8 @@ def parse_new_pages(
     raw: RawBatch,
     stored: Mapping[str, str | None],
     parser_version: str | None = None,
+    *,
+    workers: int = 1,
 ) -> ParseBatch:
     """Parse the items the warehouse does not have, skipping repeats within `items`.
 
@@ -185,11 +187,12 @@ def parse_new_pages(
     by another version than `parser_version` is parsed again (and replaced by the load),
     which is how a PARSER_VERSION bump reaches pages already in the warehouse.
     Unreadable files are never re-parsed: there is nothing new to parse.
+    `workers` > 1 parses on that many processes (pipeline.parse_batches); same result.
     """
     seen: set[str] = set()
     attempted_at = naive_utc(dt.datetime.now(dt.timezone.utc))
     assert attempted_at is not None
-    parsed: list[ParsedPage] = []
+    todo: list[RawPage | UnreadableFile] = []
     reparsed: list[str] = []
     skipped = 0
     for item in raw.items:
@@ -200,12 +203,18 @@ def parse_new_pages(
             skipped += 1
             continue
         seen.add(page_id)
-        if isinstance(item, UnreadableFile):
-            parsed.append(unreadable_page(item, attempted_at))
-        else:
-            parsed.append(safe_parse(item))
-            if known:
-                reparsed.append(page_id)
+        todo.append(item)
+        if known and not unreadable:
+            reparsed.append(page_id)
+    pages = [i for i in todo if not isinstance(i, UnreadableFile)]
+    if workers > 1:
+        from pipeline.parse_batches import parse_pages
+
+        done = iter(parse_pages(pages, workers=workers))
+    else:
+        done = map(safe_parse, pages)
+    parsed = [unreadable_page(i, attempted_at) if isinstance(i, UnreadableFile) else next(done)
+              for i in todo]
     return ParseBatch(
         pages_read=len(raw.items), skipped_known=skipped, pages=tuple(parsed),
         reparsed=tuple(reparsed),
@@ -310,11 +319,19 @@ def summarize(warehouse: str | os.PathLike[str], plan: LinkPlan, result: LoadRes
 
 
 def ingest_batch(
-    raw: RawBatch, conn: duckdb.DuckDBPyConnection, warehouse_path: str | os.PathLike[str]
+    raw: RawBatch, conn: duckdb.DuckDBPyConnection, warehouse_path: str | os.PathLike[str],
+    *, workers: int = 1,
 ) -> RunSummary:
     """Parse, link and load one batch of pages on an open warehouse connection."""
     stored = stored_parser_versions(conn, raw.page_ids)
-    batch = parse_new_pages(raw, stored, current_parser_version())
+    batch = parse_new_pages(raw, stored, current_parser_version(), workers=workers)
+    return load_parsed(batch, conn, warehouse_path)
+
+
+def load_parsed(
+    batch: ParseBatch, conn: duckdb.DuckDBPyConnection, warehouse_path: str | os.PathLike[str]
+) -> RunSummary:
+    """Link and load pages parsed elsewhere (pipeline.parse_batches workers, staged batches)."""
     plan = plan_links(stored_pages(conn, batch), batch)
     result = load_plan(conn, plan)
     return summarize(warehouse_path, plan, result)
