@@ -70,6 +70,66 @@ def _peak(who: int) -> int:
     return resource.getrusage(who).ru_maxrss * 1024  # Linux reports KiB
 
 
+class StagedLoader:
+    """The single writer's side: parsed pages in, one link + load transaction per
+    `load_pages` pages out.  Pages the warehouse already has from the current parser version,
+    or seen earlier in this run, are skipped."""
+
+    def __init__(self, conn: duckdb.DuckDBPyConnection, *, load_pages: int = DEFAULT_LOAD_PAGES,
+                 warehouse_label: str | os.PathLike[str] = "", keep_summaries: bool = False,
+                 times: StageTimes | None = None):
+        self.conn = conn
+        self.load_pages = max(1, load_pages)
+        self.label = warehouse_label
+        self.keep_summaries = keep_summaries
+        self.times = times or StageTimes()
+        self.version = run.current_parser_version()
+        self.statuses: Counter[str] = Counter()
+        self.summaries: list[run.RunSummary] = []
+        self.pending: list[ParsedPage] = []
+        self.seen: set[str] = set()
+        self.loaded = self.skipped = self.batches = 0
+
+    def add_staged(self, path: str | os.PathLike[str]) -> None:
+        t0 = time.perf_counter()
+        self.pending.extend(read_staged(path))
+        self.times.read_staged_s += time.perf_counter() - t0
+        if len(self.pending) >= self.load_pages:
+            self.flush()
+
+    def flush(self) -> None:
+        if not self.pending:
+            return
+        stored = run.stored_parser_versions(self.conn, (p.page_id for p in self.pending))
+        fresh: list[ParsedPage] = []
+        reparsed: list[str] = []
+        for page in self.pending:
+            if page.page_id in self.seen or stored.get(page.page_id, object()) == self.version:
+                self.skipped += 1
+                continue
+            self.seen.add(page.page_id)
+            if page.page_id in stored:
+                reparsed.append(page.page_id)
+            fresh.append(page)
+        self.pending = []
+        if not fresh:
+            return
+        batch = run.ParseBatch(pages_read=len(fresh), skipped_known=0, pages=tuple(fresh),
+                               reparsed=tuple(reparsed))
+        t0 = time.perf_counter()
+        plan = run.plan_links(run.stored_pages(self.conn, batch), batch)
+        t1 = time.perf_counter()
+        result = run.load_plan(self.conn, plan)
+        t2 = time.perf_counter()
+        self.times.link_s += t1 - t0
+        self.times.load_s += t2 - t1
+        self.statuses.update(p.parse_status for p in fresh)
+        self.loaded += len(fresh)
+        self.batches += 1
+        if self.keep_summaries:
+            self.summaries.append(run.summarize(self.label, plan, result))
+
+
 def rebuild(
     refs: Sequence[PageRef],
     conn: duckdb.DuckDBPyConnection,
@@ -88,46 +148,9 @@ def rebuild(
     own_staging = staging is None
     folder = Path(tempfile.mkdtemp(prefix="trials-staging-")) if staging is None else Path(staging)
     folder.mkdir(parents=True, exist_ok=True)
-    version = run.current_parser_version()
-    statuses: Counter[str] = Counter()
-    summaries: list[run.RunSummary] = []
-    pending: list[ParsedPage] = []
-    seen: set[str] = set()
-    counts = {"loaded": 0, "skipped": 0, "batches": 0}
+    loader = StagedLoader(conn, load_pages=load_pages, warehouse_label=warehouse_label,
+                          keep_summaries=keep_summaries, times=times)
     worker_peak = 0
-
-    def flush() -> None:
-        if not pending:
-            return
-        stored = run.stored_parser_versions(conn, (p.page_id for p in pending))
-        fresh: list[ParsedPage] = []
-        reparsed: list[str] = []
-        for page in pending:
-            if page.page_id in seen or stored.get(page.page_id, object()) == version:
-                counts["skipped"] += 1
-                continue
-            seen.add(page.page_id)
-            if page.page_id in stored:
-                reparsed.append(page.page_id)
-            fresh.append(page)
-        pending.clear()
-        if not fresh:
-            return
-        batch = run.ParseBatch(pages_read=len(fresh), skipped_known=0, pages=tuple(fresh),
-                               reparsed=tuple(reparsed))
-        t0 = time.perf_counter()
-        plan = run.plan_links(run.stored_pages(conn, batch), batch)
-        t1 = time.perf_counter()
-        result = run.load_plan(conn, plan)
-        t2 = time.perf_counter()
-        times.link_s += t1 - t0
-        times.load_s += t2 - t1
-        statuses.update(p.parse_status for p in fresh)
-        counts["loaded"] += len(fresh)
-        counts["batches"] += 1
-        if keep_summaries:
-            summaries.append(run.summarize(warehouse_label, plan, result))
-
     try:
         batches = stage(refs, os.fspath(raw_root) if raw_root is not None else None, folder,
                         workers=workers, shard_pages=shard_pages)
@@ -139,22 +162,39 @@ def rebuild(
                 break
             times.parse_cpu_s += staged.cpu_s
             worker_peak = max(worker_peak, staged.peak_rss) if workers > 1 else 0
-            t0 = time.perf_counter()
-            pending.extend(read_staged(staged.path))
-            times.read_staged_s += time.perf_counter() - t0
-            Path(staged.path).unlink(missing_ok=True)  # loaded pages are in the warehouse
-            if len(pending) >= load_pages:
-                flush()
-        flush()
+            loader.add_staged(staged.path)
+            Path(staged.path).unlink(missing_ok=True)  # its pages are loaded or pending
+        loader.flush()
     finally:
         if own_staging:
             shutil.rmtree(folder, ignore_errors=True)
     times.total_s = time.perf_counter() - started
-    trials = conn.execute("SELECT count(*) FROM trials").fetchall()[0][0]
+    return _result(loader, len(refs), worker_peak)
+
+
+def load_staged(
+    conn: duckdb.DuckDBPyConnection, paths: Sequence[str | os.PathLike[str]], *,
+    load_pages: int = DEFAULT_LOAD_PAGES, warehouse_label: str | os.PathLike[str] = "",
+) -> RebuildResult:
+    """Load staged batches written elsewhere (Dagster steps, other machines), in order."""
+    started = time.perf_counter()
+    loader = StagedLoader(conn, load_pages=load_pages, warehouse_label=warehouse_label)
+    pages = 0
+    for path in paths:
+        before = len(loader.pending) + loader.loaded + loader.skipped
+        loader.add_staged(path)
+        pages += len(loader.pending) + loader.loaded + loader.skipped - before
+    loader.flush()
+    loader.times.total_s = time.perf_counter() - started
+    return _result(loader, pages, 0)
+
+
+def _result(loader: StagedLoader, pages: int, worker_peak: int) -> RebuildResult:
+    trials = loader.conn.execute("SELECT count(*) FROM trials").fetchall()[0][0]
     return RebuildResult(
-        pages=len(refs), pages_loaded=counts["loaded"], pages_skipped=counts["skipped"],
-        by_status=dict(sorted(statuses.items())), load_batches=counts["batches"],
-        trials=int(trials), times=times,
+        pages=pages, pages_loaded=loader.loaded, pages_skipped=loader.skipped,
+        by_status=dict(sorted(loader.statuses.items())), load_batches=loader.batches,
+        trials=int(trials), times=loader.times,
         peak_rss_main=_peak(resource.RUSAGE_SELF), peak_rss_worker=worker_peak,
-        summaries=tuple(summaries),
+        summaries=tuple(loader.summaries),
     )
