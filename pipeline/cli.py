@@ -112,6 +112,8 @@ def build_parser() -> argparse.ArgumentParser:
     reparse_cmd.add_argument("--raw-dir", metavar="DIR", default="raw",
                              help="raw page store of the crawled pages (default: raw)")
     reparse_cmd.add_argument("--warehouse", metavar="FILE", help=warehouse_help)
+    reparse_cmd.add_argument("--workers", type=int, default=1, metavar="N",
+                             help="parse on N processes (the load stays one writer); default 1")
     add_wait(reparse_cmd)
 
     sql_cmd = commands.add_parser(
@@ -251,7 +253,8 @@ def _cmd_sql(args: argparse.Namespace, out: TextIO) -> int:
 
 
 def _cmd_reparse(args: argparse.Namespace, out: TextIO) -> int:
-    result = reparse(resolve_warehouse(args.warehouse), args.raw_dir, wait=args.wait)
+    result = reparse(resolve_warehouse(args.warehouse), args.raw_dir, wait=args.wait,
+                     workers=args.workers)
     print(format_reparse(result), file=out)
     return 0
 

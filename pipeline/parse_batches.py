@@ -18,6 +18,7 @@ maps the same functions over shards.
 
 from __future__ import annotations
 
+import atexit
 import datetime as dt
 import multiprocessing as mp
 import os
@@ -237,20 +238,29 @@ def stage(
 def parse_pages(raws: Sequence[RawPage], *, workers: int = 1, chunk: int = 200,
                 executor: Executor | None = None) -> list[ParsedPage]:
     """`safe_parse` over `raws`, in order, on `workers` processes (in-process when 1)."""
-    if (workers <= 1 and executor is None) or len(raws) < 2 * chunk:
+    if (workers <= 1 and executor is None) or len(raws) < 2:
         return parse_items(raws, dt.datetime(1970, 1, 1))
-    own = executor is None
-    ex = executor or pool(workers)
-    try:
-        parts = [raws[i:i + chunk] for i in range(0, len(raws), chunk)]
-        out: list[ParsedPage] = []
-        for blob in ex.map(_parse_raws, parts):
-            with pa.ipc.open_stream(blob) as reader:
-                out.extend(pages_from_table(reader.read_all()))
-        return out
-    finally:
-        if own:
-            ex.shutdown()
+    ex = executor or _shared_pool(workers)
+    chunk = max(1, min(chunk, len(raws) // (4 * max(workers, 2))))  # several chunks per worker
+    parts = [raws[i:i + chunk] for i in range(0, len(raws), chunk)]
+    out: list[ParsedPage] = []
+    for blob in ex.map(_parse_raws, parts):
+        with pa.ipc.open_stream(blob) as reader:
+            out.extend(pages_from_table(reader.read_all()))
+    return out
+
+
+_POOLS: dict[int, ProcessPoolExecutor] = {}
+
+
+def _shared_pool(workers: int) -> ProcessPoolExecutor:
+    """One pool per worker count for the life of the process: a run that parses batch after
+    batch (`trials reparse --workers N`) starts its workers once."""
+    if workers not in _POOLS:
+        _POOLS[workers] = pool(workers)
+        if len(_POOLS) == 1:
+            atexit.register(lambda: [p.shutdown(cancel_futures=True) for p in _POOLS.values()])
+    return _POOLS[workers]
 
 
 def page_id(ref: PageRef) -> str | None:

@@ -157,3 +157,19 @@ def test_file_refs_are_read_from_disk(tmp_path):
     (batch,) = stage([ref], None, tmp_path / "staging")
     (parsed,) = read_staged(batch.path)
     assert parsed.url == page.resolve().as_uri() and parsed.record is not None
+
+
+def test_reparse_on_two_workers_gives_the_same_rows(corpus, tmp_path):
+    from pipeline.reparse import reparse
+
+    root, refs = corpus
+    path = tmp_path / "w.duckdb"
+    conn = open_warehouse(path)
+    rebuild(refs, conn, root)
+    before = tables(conn)
+    conn.execute("UPDATE pages SET parser_version = 'old'")
+    conn.close()
+    result = reparse(path, root, workers=2, batch_size=500)
+    assert result.reparsed == len(refs) and not result.unavailable
+    conn = open_warehouse(path)
+    assert tables(conn) == before
