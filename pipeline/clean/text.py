@@ -28,8 +28,10 @@ def normalize_space(text: str) -> str:
     """NFC, invisible characters removed, runs of whitespace collapsed, trimmed."""
     if not text:
         return ""
-    text = INVISIBLE.sub("", unicodedata.normalize("NFC", text))
-    return _MANY_SPACES.sub(" ", text).strip()
+    if not text.isascii():  # ASCII is NFC already and holds no invisible characters
+        text = INVISIBLE.sub("", unicodedata.normalize("NFC", text))
+    # str.split() splits on exactly the characters `\s` matches (Py_UNICODE_ISSPACE)
+    return " ".join(text.split())
 
 
 def normalize_inline_space(text: str) -> str:
