@@ -24,6 +24,7 @@ EXPECTED = (
     "extrapolated rebuild of 1,100,000 pages",
     "incremental 10 changed pages on 40-page warehouse",
     "stages: parse / link / load",
+    "warehouse file size",
     "load 31-col trials-like table: Arrow vs executemany",
     "load 5-col child table: Arrow vs executemany",
 )

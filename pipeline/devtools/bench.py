@@ -196,6 +196,7 @@ def rebuild_one(manifest: Path, pages: int, raw_root: Path, warehouse: Path, wor
     try:
         result = rebuild(refs, conn, raw_root, workers=workers, shard_pages=shard_pages,
                          load_pages=load_pages)
+        conn.execute("CHECKPOINT")  # the file size below then includes everything written
         out: dict = {
             "pages": pages, "trials": result.trials, "by_status": result.by_status,
             "times": result.times.as_dict(), "load_batches": result.load_batches,
@@ -310,7 +311,9 @@ def run_bench(scale_name: str, workers: int, work: Path, log: Callable[[str], No
     manifest = work / "manifest.parquet"
     bc.write_manifest(manifest, refs)
     gen_s = time.perf_counter() - t0
-    rows.append(Row("corpus generated (raw store, gzip)", f"{len(refs):,} pages in {gen_s:.0f} s"))
+    raw_bytes = sum(f.stat().st_size for f in raw_root.rglob("*.html.gz"))
+    rows.append(Row("corpus generated (raw store, gzip)",
+                    f"{len(refs):,} pages in {gen_s:.0f} s, {raw_bytes / len(refs) / 1024:.1f} KB/page on disk"))
 
     log("parse speed")
     raws = list(bc.iter_pages(scale.parse_pages // 2, bases=scale.bases))
@@ -368,7 +371,10 @@ def run_bench(scale_name: str, workers: int, work: Path, log: Callable[[str], No
         rows.append(Row("  peak memory: loader + workers", f"{_gib(peak)} ({_gib(r['peak_main'])} + "
                         f"{workers} x {_gib(r['peak_worker'])})", "< 4 GiB" if full else "",
                         (peak < TARGET_PEAK_BYTES) if full else None))
-        if not last:
+        if last:
+            rows.append(Row("  warehouse file size", f"{r['warehouse_bytes'] / 2**20:,.0f} MiB "
+                            f"({r['warehouse_bytes'] / pages / 1024:.1f} KB/page)"))
+        else:
             wh.unlink(missing_ok=True)
     big = results[-1]
     per_page = big["times"]["total_s"] / big["pages"]
