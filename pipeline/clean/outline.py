@@ -32,7 +32,7 @@ class Line:
     @property
     def key(self) -> str:
         """fold(text): lower-cased, punctuation collapsed, for label lookups.  Computed on
-        first use: most lines (list items, long text) are never looked up as labels."""
+        first use: list items (most criteria lines) are never looked up as labels."""
         key = self._key
         if key is None:
             key = fold(self.text)
