@@ -33,7 +33,7 @@ from pipeline import run
 from pipeline.models import ParsedPage
 from pipeline.parse_batches import DEFAULT_SHARD_PAGES, PageRef, read_staged, stage
 
-DEFAULT_LOAD_PAGES = 20_000  # pages per load transaction
+DEFAULT_LOAD_PAGES = 10_000  # pages per load transaction (~48 KB per parsed page in memory)
 
 
 @dataclass(slots=True)
