@@ -9,8 +9,10 @@ compare two things (pipeline vs bare lxml, 1 vs 2 workers, Arrow vs executemany)
 measured side by side in the same run, interleaved, so a busy machine skews both alike;
 absolute figures on a shared machine are noisy -- re-run on a quiet one to quote them.
 
-Scales: `full` is the issue's (rebuilds at 10k, 50k, 200k pages; ~1 h on 2 cores),
-`small` takes 1-2 minutes (`make bench-quick`), `tiny` is for the test suite.
+Scales: `full` is the issue's (rebuilds at 10k, 50k, 200k pages; hours on 2 cores while
+linking re-reads the warehouse per batch),
+`small` (`make bench-quick`) takes ~1-2 minutes on a quiet 2-core machine (several times
+that under load), `tiny` is for the test suite.
 Each rebuild runs in a subprocess of its own, so its peak memory is its own.
 """
 
@@ -59,7 +61,7 @@ class Scale:
 
 SCALES: dict[str, Scale] = {
     "full": Scale(600, 5, 6000, (10_000, 50_000, 200_000), 1000, 100_000, 2000, 300, 1000, 10_000),
-    "small": Scale(240, 3, 1200, (1000, 2000, 4000), 200, 20_000, 500, 120, 200, 2000),
+    "small": Scale(200, 3, 800, (500, 1000, 2000), 200, 20_000, 500, 60, 100, 1000),
     "tiny": Scale(24, 1, 48, (20, 40), 10, 500, 50, 12, 10, 40),
 }
 
