@@ -67,7 +67,16 @@ $(DAGSTER_YAML): dagster.yaml
 	@mkdir -p $(DAGSTER_HOME)
 	cp dagster.yaml $@
 
-.PHONY: eval-dedup bench-dedup bench-relink
+.PHONY: eval-dedup bench-dedup bench-relink bench bench-quick
+
+## bench: parse speed vs bare lxml, 1 vs 2 workers, rebuilds at 10k/50k/200k pages, incremental
+## 1,000 pages, load rates -- one table (BENCH_SCALE=small: a few minutes; full: hours on 2 cores until linking is incremental)
+bench: $(STAMP_RUN)
+	$(BIN)/python -m pipeline.devtools.bench --scale $(or $(BENCH_SCALE),full)
+
+## bench-quick: the same table at small scale (~1-2 minutes on a quiet machine)
+bench-quick: $(STAMP_RUN)
+	$(BIN)/python -m pipeline.devtools.bench --scale small
 
 ## eval-dedup: deduplication precision/recall on the labelled corpus set (pairs with / without a shared id)
 eval-dedup: $(STAMP_DEV)

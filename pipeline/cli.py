@@ -153,6 +153,8 @@ def build_parser() -> argparse.ArgumentParser:
                              help="raw page store of the crawled pages (default: raw)")
     reparse_cmd.add_argument("--warehouse", metavar="FILE", help=warehouse_help)
     reparse_cmd.add_argument("--quiet", action="store_true", help="no progress bars")
+    reparse_cmd.add_argument("--workers", type=int, default=1, metavar="N",
+                             help="parse on N processes (the load stays one writer); default 1")
     add_wait(reparse_cmd)
 
     status_cmd = commands.add_parser(
@@ -342,7 +344,8 @@ def _cmd_sql(args: argparse.Namespace, out: TextIO) -> int:
 
 def _cmd_reparse(args: argparse.Namespace, out: TextIO) -> int:
     with Bars.for_terminal(args.quiet) as bars:
-        result = reparse(resolve_warehouse(args.warehouse), args.raw_dir, wait=args.wait, bars=bars)
+        result = reparse(resolve_warehouse(args.warehouse), args.raw_dir, wait=args.wait, bars=bars,
+                         workers=args.workers)
     print(format_reparse(result), file=out)
     return 0
 

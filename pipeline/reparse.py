@@ -99,6 +99,7 @@ def reparse_on(
     warehouse_label: str | os.PathLike[str] = "",
     batch_size: int = DEFAULT_BATCH,
     bars: Bars | None = None,
+    workers: int = 1,
 ) -> ReparseResult:
     version = run.current_parser_version()
     store = RawStore(raw_root)
@@ -117,17 +118,21 @@ def reparse_on(
                     unavailable.append(run.Quarantined(page.url, str(exc)))
             if chunk:
                 batch = run.RawBatch(("reparse",), tuple(chunk))
-                summaries.append(run.ingest_batch(batch, conn, warehouse_label, log=log, bars=bars))
+                summaries.append(run.ingest_batch(batch, conn, warehouse_label, log=log, bars=bars,
+                                                    workers=workers))
     return ReparseResult(version, len(stale), tuple(summaries), tuple(unavailable))
 
 
 def reparse(
     warehouse: str | os.PathLike[str], raw_root: str | os.PathLike[str], *,
     wait: float = 0.0, batch_size: int = DEFAULT_BATCH, bars: Bars | None = None,
+    workers: int = 1,
 ) -> ReparseResult:
+    """`workers` > 1 parses each batch on that many processes (same result, faster)."""
     conn = open_warehouse(warehouse, wait=wait)
     try:
-        return reparse_on(conn, raw_root, warehouse_label=warehouse, batch_size=batch_size, bars=bars)
+        return reparse_on(conn, raw_root, warehouse_label=warehouse, batch_size=batch_size, bars=bars,
+                          workers=workers)
     finally:
         conn.close()
 

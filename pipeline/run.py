@@ -191,6 +191,8 @@ def parse_new_pages(
     stored: Mapping[str, str | None],
     parser_version: str | None = None,
     bar: Bar | None = None,
+    *,
+    workers: int = 1,
 ) -> ParseBatch:
     """Parse the items the warehouse does not have, skipping repeats within `items`.
 
@@ -198,29 +200,38 @@ def parse_new_pages(
     by another version than `parser_version` is parsed again (and replaced by the load),
     which is how a PARSER_VERSION bump reaches pages already in the warehouse.
     Unreadable files are never re-parsed: there is nothing new to parse.
+    `workers` > 1 parses on that many processes (pipeline.parse_batches); same result.
     """
     seen: set[str] = set()
     attempted_at = naive_utc(dt.datetime.now(dt.timezone.utc))
     assert attempted_at is not None
-    parsed: list[ParsedPage] = []
+    todo: list[RawPage | UnreadableFile] = []
     reparsed: list[str] = []
     skipped = 0
+    bar = bar if bar is not None else Bar(None, None)
     for item in raw.items:
-        if bar is not None:
-            bar.advance()
         page_id = item_page_id(item)
         known = page_id in stored
         unreadable = isinstance(item, UnreadableFile)
         if page_id in seen or (known and (unreadable or stored[page_id] == parser_version)):
             skipped += 1
+            bar.advance()
             continue
         seen.add(page_id)
-        if isinstance(item, UnreadableFile):
-            parsed.append(unreadable_page(item, attempted_at))
-        else:
-            parsed.append(safe_parse(item))
-            if known:
-                reparsed.append(page_id)
+        todo.append(item)
+        if known and not unreadable:
+            reparsed.append(page_id)
+    pages = [i for i in todo if not isinstance(i, UnreadableFile)]
+    if workers > 1:
+        from pipeline.parse_batches import parse_pages
+
+        done = iter(parse_pages(pages, workers=workers))
+    else:
+        done = map(safe_parse, pages)
+    parsed = []
+    for item in todo:
+        parsed.append(unreadable_page(item, attempted_at) if isinstance(item, UnreadableFile) else next(done))
+        bar.advance()
     return ParseBatch(
         pages_read=len(raw.items), skipped_known=skipped, pages=tuple(parsed),
         reparsed=tuple(reparsed),
@@ -317,16 +328,28 @@ def logged_load(conn: duckdb.DuckDBPyConnection, plan: LinkPlan) -> tuple[LoadRe
 def ingest_batch(
     raw: RawBatch, conn: duckdb.DuckDBPyConnection, warehouse_path: str | os.PathLike[str],
     *, log: runlog.RunLog | None = None, bars: Bars | None = None,
-    dedup: DedupConfig | None = None,
+    dedup: DedupConfig | None = None, workers: int = 1,
 ) -> RunSummary:
-    """Parse, link and load one batch of pages on an open warehouse connection; counts and
-    stage times go to `log`, progress to `bars`."""
+    """Parse (on `workers` processes), link and load one batch of pages on an open warehouse
+    connection; counts and stage times go to `log`, progress to `bars`."""
     log = log if log is not None else runlog.RunLog()
     bars = bars if bars is not None else Bars.off()
     with log.timed("parse"), bars.stage("parse", len(raw.items)) as bar:
         stored = stored_parser_versions(conn, raw.page_ids)
-        batch = parse_new_pages(raw, stored, current_parser_version(), bar)
+        batch = parse_new_pages(raw, stored, current_parser_version(), bar, workers=workers)
     checkpoint("ingest.parsed")
+    return load_parsed(batch, conn, warehouse_path, log=log, bars=bars, dedup=dedup)
+
+
+def load_parsed(
+    batch: ParseBatch, conn: duckdb.DuckDBPyConnection, warehouse_path: str | os.PathLike[str],
+    *, log: runlog.RunLog | None = None, bars: Bars | None = None,
+    dedup: DedupConfig | None = None,
+) -> RunSummary:
+    """Link and load pages parsed here or elsewhere (pipeline.parse_batches workers, staged
+    batches); counts and stage times go to `log`, progress to `bars`."""
+    log = log if log is not None else runlog.RunLog()
+    bars = bars if bars is not None else Bars.off()
     log.pages.extend(batch.pages)
     log.add(runlog.page_counts(batch.pages, unchanged=batch.skipped_known))
     with log.timed("link"):

@@ -25,7 +25,7 @@ class RecordDecodeError(ValueError):
 
 
 def record_to_dict(record: TrialRecord) -> dict[str, Any]:
-    return _encode(record)
+    return _encoder(TrialRecord)(record)
 
 
 def record_from_dict(data: dict[str, Any]) -> TrialRecord:
@@ -59,6 +59,60 @@ def _encode(value: Any) -> Any:
 @cache
 def _hints(cls: type) -> dict[str, Any]:
     return typing.get_type_hints(cls)
+
+
+# --- compiled paths ------------------------------------------------------------------------
+# Every page is written once and read back at least once (staging, linking), so encoding is
+# compiled, per dataclass and per field, into small closures chosen from the type hints; they
+# produce exactly what `_encode` produces.  Decoding is compiled the same way by `_decoder`.
+
+_PLAIN = (str, int, float, bool)
+
+
+def _plain_hint(hint: Any) -> bool:
+    origin = typing.get_origin(hint)
+    if origin in (typing.Union, types.UnionType):
+        return all(a is type(None) or _plain_hint(a) for a in typing.get_args(hint))
+    return hint in _PLAIN or origin is typing.Literal
+
+
+def _optional_arm(hint: Any) -> Any:
+    if typing.get_origin(hint) in (typing.Union, types.UnionType):
+        arms = [a for a in typing.get_args(hint) if a is not type(None)]
+        return arms[0] if len(arms) == 1 else hint
+    return hint
+
+
+@cache
+def _encoder(cls: type) -> Any:
+    hints = _hints(cls)
+    steps: list[tuple[str, Any]] = []
+    for f in dataclasses.fields(cls):
+        hint = _optional_arm(hints[f.name])
+        if _plain_hint(hints[f.name]):
+            steps.append((f.name, None))
+        elif typing.get_origin(hint) is tuple and _plain_hint(typing.get_args(hint)[0]):
+            steps.append((f.name, list))
+        elif typing.get_origin(hint) is tuple and dataclasses.is_dataclass(typing.get_args(hint)[0]):
+            item = _encoder(typing.get_args(hint)[0])
+            steps.append((f.name, lambda v, item=item: [item(x) for x in v]))
+        else:
+            steps.append((f.name, _encode))
+
+    def encode(value: Any) -> dict[str, Any]:
+        out: dict[str, Any] = {}
+        for name, step in steps:
+            v = getattr(value, name)
+            if step is None or v is None:
+                out[name] = v if type(v) in _PLAIN or v is None else _encode(v)
+            elif step is list:
+                out[name] = [x if type(x) in _PLAIN else _encode(x) for x in v] \
+                    if isinstance(v, (tuple, list)) else _encode(v)
+            else:
+                out[name] = step(v) if isinstance(v, (tuple, list)) or step is _encode else _encode(v)
+        return out
+
+    return encode
 
 
 def _decode(value: Any, hint: Any) -> Any:

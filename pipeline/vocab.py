@@ -183,7 +183,13 @@ _MASKING_PREFIX = re.compile(r"^(none|single|double|triple|quadruple)\b")
 _NON_WORD = re.compile(r"[^a-z0-9]+")
 
 
+_ASCII_NON_WORD = str.maketrans({c: " " for c in map(chr, range(128))
+                                 if not ("a" <= c <= "z" or "0" <= c <= "9")})
+
+
 def _key(text: str) -> str:
+    if text.isascii():  # same result as the regex, without it (called for many page lines)
+        return " ".join(text.lower().translate(_ASCII_NON_WORD).split())
     return _NON_WORD.sub(" ", text.lower()).strip()
 
 

@@ -43,7 +43,7 @@ def test_definitions_load_with_every_asset_check_job_and_schedule():
     defs = load_defs()
     keys = {key.to_user_string() for key in defs.resolve_all_asset_keys()}
     assert keys == {"raw_pages", "parsed_pages", "trial_records", "warehouse_tables", "mirror_pages",
-                    "warehouse_report"}
+                    "warehouse_report", "staged_page_batches", "rebuilt_warehouse"}
     check_keys = {k.name for c in defs.asset_checks or [] for k in c.check_keys}
     assert check_keys == set(CHECK_NAMES)
     blocking = {spec.name for c in defs.asset_checks or [] for spec in c.check_specs if spec.blocking}

@@ -6,7 +6,8 @@ import re
 import unicodedata
 
 # Zero-width characters and soft hyphens: a regex beats str.translate with a dict by far.
-INVISIBLE = re.compile("[\u200b\u200c\u200d\u2060\ufeff\u00ad]")
+INVISIBLE_CHARS = "\u200b\u200c\u200d\u2060\ufeff\u00ad"
+INVISIBLE = re.compile(f"[{INVISIBLE_CHARS}]")
 _SPACES = re.compile(r"[ \t\r\f\v\u00a0\u1680\u2000-\u200a\u202f\u205f\u3000]+")
 _MANY_SPACES = re.compile(r"\s+")
 
@@ -27,8 +28,10 @@ def normalize_space(text: str) -> str:
     """NFC, invisible characters removed, runs of whitespace collapsed, trimmed."""
     if not text:
         return ""
-    text = INVISIBLE.sub("", unicodedata.normalize("NFC", text))
-    return _MANY_SPACES.sub(" ", text).strip()
+    if not text.isascii():  # ASCII is NFC already and holds no invisible characters
+        text = INVISIBLE.sub("", unicodedata.normalize("NFC", text))
+    # str.split() splits on exactly the characters `\s` matches (Py_UNICODE_ISSPACE)
+    return " ".join(text.split())
 
 
 def normalize_inline_space(text: str) -> str:
@@ -86,8 +89,13 @@ def sponsor_case(name: str) -> str:
 
 
 _NON_ALNUM = re.compile(r"[\W_]+")  # Unicode-aware: CJK or accented text must not fold to ""
+# ASCII fast path: every ASCII character but letters and digits becomes a space, then runs
+# of spaces collapse -- exactly what the regex does on ASCII text, about twice as fast.
+_ASCII_PUNCT = str.maketrans({c: " " for c in map(chr, range(128)) if not c.isalnum()})
 
 
 def fold(text: str) -> str:
     """Case- and punctuation-insensitive key for label matching."""
+    if text.isascii():
+        return " ".join(text.lower().translate(_ASCII_PUNCT).split())
     return _NON_ALNUM.sub(" ", text.lower()).strip()

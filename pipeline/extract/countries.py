@@ -27,12 +27,17 @@ Viet Nam|Virgin Islands (U.S.)|Yemen|Zambia|Zimbabwe""".replace("\n", "").split(
 )
 _FOLDED = {c.lower(): c for c in COUNTRIES}
 _MAX_COMMAS = max(c.count(",") for c in COUNTRIES)
+# What the last comma-separated part of a line must be for any country to end it: a cheap
+# test that turns away the many non-place lines of a locations section.
+_LAST_PARTS = frozenset(c.split(",")[-1].strip() for c in _FOLDED)
 
 
 def country_suffix(text: str) -> str | None:
     """The country a 'City, State, Country' line ends with, if any."""
     low = text.lower().rstrip(" .")
     parts = low.split(",")
+    if parts[-1].strip() not in _LAST_PARTS:
+        return None
     # Longest suffix first so "Korea, Republic of" wins over "Republic of".
     for n in range(min(_MAX_COMMAS + 1, len(parts)), 0, -1):
         hit = _FOLDED.get(",".join(parts[-n:]).strip())

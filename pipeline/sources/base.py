@@ -112,7 +112,7 @@ def split_sections(lines: Sequence[Line], layout: Layout) -> tuple[list[Line], l
             sections.append(Section(key, label, match, tuple(body)))
 
     for line in lines:
-        if line.key in layout.chrome and not line.item:
+        if not line.item and line.key in layout.chrome:
             continue
         hit = layout.classify(line, key)
         if hit is None:

@@ -1,0 +1,200 @@
+"""Rebuild a warehouse from raw page bytes: parse on many processes, load with one writer.
+
+`rebuild(refs, conn, raw_root, ...)` takes the pages to (re)read as `PageRef`s -- raw-store
+objects or files -- and:
+
+1. parses them in shards on `workers` processes (`pipeline.parse_batches.stage`), each shard
+   landing as a Parquet file in the staging folder;
+2. meanwhile, in this process, reads the staged shards back in shard order and, every
+   `load_pages` pages, links and loads them through `pipeline.run.load_parsed` -- the same
+   link and load as every other run, one transaction per batch.
+
+Memory is bounded by the batch sizes, not by the corpus: at most `load_pages` parsed pages
+are held here, and each worker holds one shard.  Pages the warehouse already has from the
+current parser version are skipped, so a rebuild that died half-way resumes.  Stage times
+are measured, because which stage dominates is the point of running this at scale.
+"""
+
+from __future__ import annotations
+
+import os
+import resource
+import shutil
+import tempfile
+import time
+from collections import Counter
+from collections.abc import Sequence
+from dataclasses import dataclass, field
+from pathlib import Path
+
+import duckdb
+
+from pipeline import run
+from pipeline.models import ParsedPage
+from pipeline.parse_batches import DEFAULT_SHARD_PAGES, PageRef, read_staged, stage
+
+DEFAULT_LOAD_PAGES = 10_000  # pages per load transaction (~48 KB per parsed page in memory)
+
+
+@dataclass(slots=True)
+class StageTimes:
+    """Seconds per stage.  Parsing runs in the workers while this process loads, so
+    `parse_wait_s` is the time the loader sat waiting for parsed shards, not parse time."""
+
+    total_s: float = 0.0
+    parse_wait_s: float = 0.0
+    parse_cpu_s: float = 0.0  # summed over workers
+    read_staged_s: float = 0.0  # Parquet -> ParsedPage
+    link_s: float = 0.0  # stored pages + plan_links
+    load_s: float = 0.0  # load_plan: rows, history, checks, profiles
+
+    def as_dict(self) -> dict[str, float]:
+        return {k: getattr(self, k) for k in self.__slots__}  # type: ignore[attr-defined]
+
+
+@dataclass(frozen=True, slots=True)
+class RebuildResult:
+    pages: int  # pages read
+    pages_loaded: int  # parsed and loaded this run
+    pages_skipped: int  # already in the warehouse from this parser version
+    by_status: dict[str, int]
+    load_batches: int
+    trials: int  # rows in `trials` afterwards
+    times: StageTimes
+    peak_rss_main: int  # bytes
+    peak_rss_worker: int  # bytes, the largest worker process (0 when parsed in-process)
+    summaries: tuple[run.RunSummary, ...] = field(default=())
+
+
+def _peak(who: int) -> int:
+    return resource.getrusage(who).ru_maxrss * 1024  # Linux reports KiB
+
+
+class StagedLoader:
+    """The single writer's side: parsed pages in, one link + load transaction per
+    `load_pages` pages out.  Pages the warehouse already has from the current parser version,
+    or seen earlier in this run, are skipped."""
+
+    def __init__(self, conn: duckdb.DuckDBPyConnection, *, load_pages: int = DEFAULT_LOAD_PAGES,
+                 warehouse_label: str | os.PathLike[str] = "", keep_summaries: bool = False,
+                 times: StageTimes | None = None):
+        self.conn = conn
+        self.load_pages = max(1, load_pages)
+        self.label = warehouse_label
+        self.keep_summaries = keep_summaries
+        self.times = times or StageTimes()
+        self.version = run.current_parser_version()
+        self.statuses: Counter[str] = Counter()
+        self.summaries: list[run.RunSummary] = []
+        self.pending: list[ParsedPage] = []
+        self.seen: set[str] = set()
+        self.loaded = self.skipped = self.batches = 0
+
+    def add_staged(self, path: str | os.PathLike[str]) -> None:
+        t0 = time.perf_counter()
+        self.pending.extend(read_staged(path))
+        self.times.read_staged_s += time.perf_counter() - t0
+        if len(self.pending) >= self.load_pages:
+            self.flush()
+
+    def flush(self) -> None:
+        if not self.pending:
+            return
+        stored = run.stored_parser_versions(self.conn, (p.page_id for p in self.pending))
+        fresh: list[ParsedPage] = []
+        reparsed: list[str] = []
+        for page in self.pending:
+            if page.page_id in self.seen or stored.get(page.page_id, object()) == self.version:
+                self.skipped += 1
+                continue
+            self.seen.add(page.page_id)
+            if page.page_id in stored:
+                reparsed.append(page.page_id)
+            fresh.append(page)
+        self.pending = []
+        if not fresh:
+            return
+        batch = run.ParseBatch(pages_read=len(fresh), skipped_known=0, pages=tuple(fresh),
+                               reparsed=tuple(reparsed))
+        t0 = time.perf_counter()
+        plan = run.plan_links(self.conn, batch)
+        t1 = time.perf_counter()
+        result = run.load_plan(self.conn, plan)
+        t2 = time.perf_counter()
+        self.times.link_s += t1 - t0
+        self.times.load_s += t2 - t1
+        self.statuses.update(p.parse_status for p in fresh)
+        self.loaded += len(fresh)
+        self.batches += 1
+        if self.keep_summaries:
+            self.summaries.append(run.summarize(self.label, plan, result))
+
+
+def rebuild(
+    refs: Sequence[PageRef],
+    conn: duckdb.DuckDBPyConnection,
+    raw_root: str | os.PathLike[str] | None,
+    *,
+    workers: int = 1,
+    shard_pages: int = DEFAULT_SHARD_PAGES,
+    load_pages: int = DEFAULT_LOAD_PAGES,
+    staging: str | os.PathLike[str] | None = None,
+    warehouse_label: str | os.PathLike[str] = "",
+    keep_summaries: bool = False,
+) -> RebuildResult:
+    """Parse `refs` on `workers` processes and load them into the warehouse on `conn`."""
+    times = StageTimes()
+    started = time.perf_counter()
+    own_staging = staging is None
+    folder = Path(tempfile.mkdtemp(prefix="trials-staging-")) if staging is None else Path(staging)
+    folder.mkdir(parents=True, exist_ok=True)
+    loader = StagedLoader(conn, load_pages=load_pages, warehouse_label=warehouse_label,
+                          keep_summaries=keep_summaries, times=times)
+    worker_peak = 0
+    try:
+        batches = stage(refs, os.fspath(raw_root) if raw_root is not None else None, folder,
+                        workers=workers, shard_pages=shard_pages)
+        while True:
+            t0 = time.perf_counter()
+            staged = next(batches, None)
+            times.parse_wait_s += time.perf_counter() - t0
+            if staged is None:
+                break
+            times.parse_cpu_s += staged.cpu_s
+            worker_peak = max(worker_peak, staged.peak_rss) if workers > 1 else 0
+            loader.add_staged(staged.path)
+            Path(staged.path).unlink(missing_ok=True)  # its pages are loaded or pending
+        loader.flush()
+    finally:
+        if own_staging:
+            shutil.rmtree(folder, ignore_errors=True)
+    times.total_s = time.perf_counter() - started
+    return _result(loader, len(refs), worker_peak)
+
+
+def load_staged(
+    conn: duckdb.DuckDBPyConnection, paths: Sequence[str | os.PathLike[str]], *,
+    load_pages: int = DEFAULT_LOAD_PAGES, warehouse_label: str | os.PathLike[str] = "",
+) -> RebuildResult:
+    """Load staged batches written elsewhere (Dagster steps, other machines), in order."""
+    started = time.perf_counter()
+    loader = StagedLoader(conn, load_pages=load_pages, warehouse_label=warehouse_label)
+    pages = 0
+    for path in paths:
+        before = len(loader.pending) + loader.loaded + loader.skipped
+        loader.add_staged(path)
+        pages += len(loader.pending) + loader.loaded + loader.skipped - before
+    loader.flush()
+    loader.times.total_s = time.perf_counter() - started
+    return _result(loader, pages, 0)
+
+
+def _result(loader: StagedLoader, pages: int, worker_peak: int) -> RebuildResult:
+    trials = loader.conn.execute("SELECT count(*) FROM trials").fetchall()[0][0]
+    return RebuildResult(
+        pages=pages, pages_loaded=loader.loaded, pages_skipped=loader.skipped,
+        by_status=dict(sorted(loader.statuses.items())), load_batches=loader.batches,
+        trials=int(trials), times=loader.times,
+        peak_rss_main=_peak(resource.RUSAGE_SELF), peak_rss_worker=worker_peak,
+        summaries=tuple(loader.summaries),
+    )
