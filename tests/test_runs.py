@@ -90,9 +90,12 @@ def test_changed_trials_are_counted_with_the_fields_that_changed(
 
 
 def test_a_failed_load_is_recorded_as_failed_and_nothing_else_lands(
-    seeds_dir, warehouse_path, monkeypatch, capsys, clean_env, snapshot
+    seeds_dir, warehouse_path, monkeypatch, capsys, clean_env, snapshot, tmp_path
 ):
     run.ingest([seeds_dir], warehouse_path)
+    empty = tmp_path / "bad" / "empty.html"  # rejected by the failed run
+    empty.parent.mkdir()
+    empty.write_bytes(b"")
     before = snapshot(warehouse_path)
 
     def disk_full() -> None:  # inside the load transaction, after every write
@@ -100,7 +103,7 @@ def test_a_failed_load_is_recorded_as_failed_and_nothing_else_lands(
 
     monkeypatch.setattr(pipeline.db.load, "_pause_for_tests", disk_full)
     with pytest.raises(OSError, match="No space left on device"):  # the error itself goes on up
-        run.ingest([seeds_dir.parent], warehouse_path)
+        run.ingest([seeds_dir.parent, empty.parent], warehouse_path)
     assert snapshot(warehouse_path) == before  # the load rolled back
     failed = runs(warehouse_path)[-1]
     assert failed[:3] == ("ingest", "cli", "failed")
