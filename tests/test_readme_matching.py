@@ -27,6 +27,10 @@ def examples() -> list[tuple[list[str], str]]:
     return found
 
 
+def _ids_masked(text: str) -> str:
+    return re.sub(r"\bT[0-9a-f]{12}\b", "T" + "x" * 12, text)
+
+
 @pytest.fixture(scope="module")
 def sample_warehouse(tmp_path_factory) -> Path:
     path = tmp_path_factory.mktemp("readme") / "trials.duckdb"
@@ -44,7 +48,9 @@ def test_readme_example_is_the_real_output(index, sample_warehouse, capsys, clea
     argv, expected = examples()[index]
     capsys.readouterr()
     assert main([*argv, "--warehouse", str(sample_warehouse)]) == 0
-    assert capsys.readouterr().out == expected
+    # A trial without an NCT ID is named after its first page, whose id hashes the file's
+    # location: the same sample in another checkout gets other (equally opaque) trial ids.
+    assert _ids_masked(capsys.readouterr().out) == _ids_masked(expected)
     if argv[0] == "match":  # the explanations name the excluding criterion and the patient's value
         assert "inclusion 2: ecog 0–1 (patient 2)" in expected
         assert "page age: age 18–45 years (patient 72)" in expected
