@@ -141,8 +141,9 @@ def test_rate_limit_holds_from_the_servers_point_of_view(tmp_path, db):
         log = srv.requests
     assert result.fetched == 8 and len(log) == 1 + 1 + 2 + 8
     gaps = _gaps(log)
-    # Server-side stamps carry scheduling jitter of a few ms; the crawler spaces starts exactly.
-    assert min(gaps) >= 0.2 * 0.8, gaps
+    # Server-side stamps carry scheduling jitter (tens of ms on a loaded 2-core CI machine: one
+    # late stamp shortens the next gap); the crawler spaces starts exactly, so the mean holds.
+    assert min(gaps) >= 0.2 * 0.5, gaps
     assert sum(gaps) / len(gaps) >= 0.2 * 0.98, gaps
     assert took >= (len(log) - 1) * 0.2 * 0.95
 
@@ -154,7 +155,7 @@ def test_robots_crawl_delay_is_obeyed(tmp_path, db):
         log = srv.requests
     assert result.fetched == 5
     gaps = _gaps(log[1:])  # from the first request after robots.txt was read
-    assert min(gaps) >= 0.25 * 0.8, gaps
+    assert min(gaps) >= 0.25 * 0.5, gaps  # jitter: see the rate-limit test
     assert sum(gaps) / len(gaps) >= 0.25 * 0.98, gaps
 
 
