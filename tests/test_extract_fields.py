@@ -51,6 +51,11 @@ def test_enrollment_and_ages():
     assert parse_enrollment("2 patients") == (2, "ACTUAL")
     assert parse_enrollment("1,200 participants") == (1200, "ACTUAL")
     assert parse_enrollment("n/a") == (None, None)
+    # thousands separators of other locales; a decimal is not a head count
+    assert parse_enrollment("1.200 estimated patients") == (1200, "ESTIMATED")
+    assert parse_enrollment("1 200 participants") == (1200, "ACTUAL")
+    assert parse_enrollment("12.5 patients") == (None, None)
+    assert parse_enrollment("1,2345 patients") == (None, None)
     assert parse_age_range("18 to 75 years old") == ("18 Years", "75 Years", 18.0, 75.0)
     assert parse_age_range("3+ years old") == ("3 Years", None, 3.0, None)
     assert parse_age_range("up to 65 years old") == (None, "65 Years", None, 65.0)

@@ -82,8 +82,11 @@ def parse_date(text: str | None) -> dt.date | None:
 
 # ---- enrollment ------------------------------------------------------------
 
+# A count: plain digits, or groups of three after a thousands separator (`1,200`, the
+# European `1.200`, `1 200`).  A decimal such as `12.5` is not a count and matches nothing.
 _ENROLLMENT = re.compile(
-    r"^\s*(\d[\d,]*)\s*(estimated|anticipated|actual)?\s*(patients?|participants?|subjects?|people|enrolled)?\b",
+    r"^\s*(\d{1,3}(?:[,.\u00a0\u202f' ]\d{3})+(?!\d)|\d+)(?![.,]\d)"
+    r"\s*(estimated|anticipated|actual)?\s*(patients?|participants?|subjects?|people|enrolled)?\b",
     re.I,
 )
 

@@ -165,6 +165,10 @@ CASES: tuple[Case, ...] = (
          lambda: cc("Dotted date trial", launched="11.04.2024")),
     Case("date-in-words.html", "partial", "unparseable date 'the eleventh of April'",
          lambda: cc("Worded date trial", launched="the eleventh of April")),
+    Case("enrollment-european-thousands.html", "ok", "", lambda: veeva(
+        GOOD_VEEVA_BODY.replace("30 estimated patients", "1.200 estimated patients"))),
+    Case("enrollment-decimal.html", "partial", "unparseable enrollment", lambda: veeva(
+        GOOD_VEEVA_BODY.replace("30 estimated patients", "12.5 estimated patients"))),
     Case("enrollment-negative.html", "partial", "unparseable enrollment", lambda: veeva(
         GOOD_VEEVA_BODY.replace("30 estimated patients", "-30 estimated patients"))),
     Case("enrollment-scientific.html", "partial", "unparseable enrollment", lambda: veeva(
