@@ -65,6 +65,7 @@ def parse_page(raw: RawPage) -> ParsedPage:
     except Exception as exc:  # a bug on one odd page must not stop the run
         return result(source, "rejected", f"extraction failed: {type(exc).__name__}: {exc}")
 
+    problems.extend(_implausible(record))
     shown = _fields_present(record)
     if len(shown) < MIN_TRIAL_FIELDS:
         return result(source, "rejected", "not a trial page: no trial fields found"
@@ -77,6 +78,14 @@ def parse_page(raw: RawPage) -> ParsedPage:
     if reasons:
         return result(source, "partial", "; ".join(reasons), record, warnings)
     return result(source, "ok", None, record, warnings)
+
+
+def _implausible(record: TrialRecord) -> list[str]:
+    """Values each readable but impossible together; kept as shown, the page marked partial."""
+    low, high = record.min_age_years, record.max_age_years
+    if low is not None and high is not None and low > high:
+        return [f"inverted age range: minimum {record.min_age} above maximum {record.max_age}"]
+    return []
 
 
 class _Truncated(ValueError):
