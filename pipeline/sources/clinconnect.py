@@ -99,7 +99,7 @@ def extract(outline: Outline, url: str, problems: list[str]) -> TrialRecord:
     last_update = parse_date(current.match.group("date")) if current and current.match else None
 
     status_lines = common.section_texts(current) + texts("info") + texts("phase")
-    status, phases = common.status_and_phases(status_lines)
+    status, phases = common.status_and_phases(status_lines, problems)
 
     dates = _timeline(texts("timeline"), problems)
     nct = _nct(url, outline, preamble, first)

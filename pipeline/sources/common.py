@@ -83,7 +83,12 @@ def dedupe(values: Iterable[str]) -> tuple[str, ...]:
 _PHASE_WORD = re.compile(r"(?:early\s+)?phase\s*\d|not applicable", re.I)
 
 
-def status_and_phases(lines: Sequence[str]) -> tuple[str | None, tuple[str, ...]]:
+_PHASE_CLAIM = re.compile(r"^\s*phase\s*[:\-]?\s*\w", re.I)
+
+
+def status_and_phases(
+    lines: Sequence[str], problems: list[str] | None = None,
+) -> tuple[str | None, tuple[str, ...]]:
     """Status word and phases from the status block; "RecruitingPhase 1" (two pills, no space) too."""
     status: str | None = None
     phases: list[str] = []
@@ -100,7 +105,10 @@ def status_and_phases(lines: Sequence[str]) -> tuple[str | None, tuple[str, ...]
         if code and status is None:
             status = code
             continue
-        for phase in phases_from_text(text):
+        found = phases_from_text(text)
+        if not found and problems is not None and _PHASE_CLAIM.match(text):
+            problems.append(f"unrecognized phase {text.strip()[:40]!r}")
+        for phase in found:
             if phase not in phases:
                 phases.append(phase)
     return status, tuple(phases)

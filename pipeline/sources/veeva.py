@@ -86,7 +86,7 @@ def extract(outline: Outline, url: str, problems: list[str]) -> TrialRecord:
         sponsor, logo = common.line_after(preamble, t_index, CHROME)
     sponsor = sponsor or logo
 
-    status, phases = common.status_and_phases(texts("status_phase"))
+    status, phases = common.status_and_phases(texts("status_phase"), problems)
     nct, ids = common.identifiers(texts("identifiers"), problems)
     nct = nct or _nct_from_links(url, outline)
     if nct and not any(i.id_type == "nct" for i in ids):

@@ -169,6 +169,8 @@ CASES: tuple[Case, ...] = (
         GOOD_VEEVA_BODY.replace("30 estimated patients", "1.200 estimated patients"))),
     Case("enrollment-decimal.html", "partial", "unparseable enrollment", lambda: veeva(
         GOOD_VEEVA_BODY.replace("30 estimated patients", "12.5 estimated patients"))),
+    Case("phase-unknown.html", "partial", "unrecognized phase 'Phase 99'", lambda: veeva(
+        GOOD_VEEVA_BODY.replace("<p>Phase 1</p>", "<p>Phase 99</p>"))),
     Case("ages-inverted.html", "partial", "inverted age range: minimum 65 Years above maximum 18 Years",
          lambda: veeva(GOOD_VEEVA_BODY + "<h2>Ages</h2><p>65 Years to 18 Years</p>")),
     Case("enrollment-negative.html", "partial", "unparseable enrollment", lambda: veeva(
