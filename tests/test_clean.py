@@ -96,3 +96,21 @@ def test_deeply_nested_markup_does_not_crash():
     html = "<html><body>" + "<div>" * 100_000 + "deep" + "</div>" * 100_000 + "</body></html>"
     o = html_outline(html)
     assert isinstance(o.lines, tuple)
+
+
+def test_bidirectional_controls_never_reach_the_text():
+    """A title carrying U+202E (right-to-left override) would display reversed and hide what
+    it holds; it is stored without the controls, like zero-width characters."""
+    import datetime as dt
+
+    from pipeline.ingest import raw_page_from_bytes
+    from pipeline.parse import parse_page
+    from tests.hostile.corpus import GOOD_VEEVA_BODY, veeva
+
+    page = veeva(GOOD_VEEVA_BODY).replace(
+        b"<h1>A Trial of Something</h1>",
+        "<h1>A Trial of \u202eSomething\u202c \u2066Else\u2069\u200f</h1>".encode())
+    parsed = parse_page(raw_page_from_bytes("https://ctv.veeva.com/study/x", page,
+                                            dt.datetime(2026, 1, 1)))
+    assert parsed.record is not None
+    assert parsed.record.brief_title == "A Trial of Something Else"

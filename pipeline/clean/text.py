@@ -5,8 +5,13 @@ from __future__ import annotations
 import re
 import unicodedata
 
-# Zero-width characters and soft hyphens: a regex beats str.translate with a dict by far.
-INVISIBLE_CHARS = "\u200b\u200c\u200d\u2060\ufeff\u00ad"
+# Zero-width characters and soft hyphens, and the bidirectional controls (LRM/RLM,
+# embeddings, overrides, isolates) that can make stored text read differently from what it
+# holds ("Trojan source"): a regex beats str.translate with a dict by far.
+INVISIBLE_CHARS = (
+    "\u200b\u200c\u200d\u2060\ufeff\u00ad"
+    "\u200e\u200f\u202a\u202b\u202c\u202d\u202e\u2066\u2067\u2068\u2069"
+)
 INVISIBLE = re.compile(f"[{INVISIBLE_CHARS}]")
 _SPACES = re.compile(r"[ \t\r\f\v\u00a0\u1680\u2000-\u200a\u202f\u205f\u3000]+")
 _MANY_SPACES = re.compile(r"\s+")
