@@ -323,7 +323,10 @@ def assign_ids(
     ids: list[str] = []
     anchors: list[str] = []
     retired: dict[str, str] = {}
-    issued = set(taken)
+    # Every stored id in play -- kept or retired here -- is off limits for a new cluster: a
+    # stored trial split in two keeps its id in one part, and the other part's anchor (say
+    # the trial's first page) may hash to that very id.
+    issued = set(taken) | set(counts)
     for ci, members in enumerate(clusters):
         olds = claims.get(ci)
         if olds:
@@ -448,10 +451,15 @@ def plan_relink(
     clusters = [[members[k] for k in cluster] for cluster in result.clusters]
     old_trials = {t for t in old_ids.values() if t}
     proposed = [trial_id_for(anchor_for(c)) for c in clusters]
-    ids, anchors, retired = assign_ids(
-        clusters, old_ids, _nct_of_trials(conn, old_trials),
-        _existing_ids(conn, proposed) - old_trials,
-    )
+    has_nct = _nct_of_trials(conn, old_trials)
+    taken = _existing_ids(conn, proposed) - old_trials
+    while True:  # a fallback id (`anchor#2`, ...) may itself be in the warehouse already
+        ids, anchors, retired = assign_ids(clusters, old_ids, has_nct, taken)
+        minted = {tid for tid, anchor in zip(ids, anchors) if anchor != "stored"}
+        clash = (_existing_ids(conn, minted) - old_trials) - taken
+        if not clash:
+            break
+        taken |= clash
     # Only groups that differ from what is stored are rewritten: a stored trial read back as
     # a candidate that gained no page, lost none and kept its id stays as it is.
     fresh_pages = set(to_index) | replaced

@@ -156,6 +156,19 @@ def test_assign_ids_prefers_the_trial_with_an_nct_id_then_the_bigger_one():
     assert ids == [trial_id_for("page:p4#2")]
 
 
+def test_a_split_trial_never_hands_its_id_to_both_parts():
+    """A stored trial named after its first page splits; that page lands in the smaller part,
+    whose fresh anchor hashes to the stored id.  Found by `make bench` at 10k pages (a
+    duplicate-key error in the load)."""
+    rec = TrialRecord()
+    p1, p2, p3 = (LinkPage(p, "veeva", None, rec) for p in ("p1", "p2", "p3"))
+    stored = trial_id_for("page:p1")
+    ids, anchors, _ = assign_ids([[p2, p3], [p1]], dict.fromkeys(("p1", "p2", "p3"), stored), {},
+                                 taken=set())
+    assert ids[0] == stored and anchors[0] == "stored"
+    assert ids[1] == trial_id_for("page:p1#2") and len(set(ids)) == 2
+
+
 # --- the sample and the seeds -------------------------------------------------------------
 
 def test_sample_loads_one_row_per_real_trial_and_keeps_hard_negatives_apart(
