@@ -1,6 +1,6 @@
 """`make bench`: parse speed, parallel speed-up, rebuild and incremental times, load rates.
 
-    python -m pipeline.devtools.bench [--scale full|small|tiny] [--workers 2] [--json FILE]
+    python -m pipeline.devtools.bench [--scale full|medium|small|tiny] [--workers 2] [--json FILE]
 
 Everything runs on a synthetic corpus generated from the ClinicalTrials.gov records in
 `../shared/corpus/ctgov/` (`pipeline.devtools.bench_corpus`: ~50-60 KB pages, both sites,
@@ -61,6 +61,9 @@ class Scale:
 
 SCALES: dict[str, Scale] = {
     "full": Scale(600, 5, 6000, (10_000, 50_000, 200_000), 1000, 100_000, 2000, 300, 1000, 10_000),
+    # medium: the full scale's batch sizes and 1,000-page incremental run on 2k-10k pages
+    # (~5 minutes on 2 cores): multi-batch loads, growth, without the 200k-page hour
+    "medium": Scale(400, 3, 2000, (2_000, 5_000, 10_000), 1000, 50_000, 1000, 300, 1000, 4_000),
     "small": Scale(200, 3, 800, (500, 1000, 2000), 200, 20_000, 500, 60, 100, 1000),
     "tiny": Scale(24, 1, 48, (20, 40), 10, 500, 50, 12, 10, 40),
 }
