@@ -321,9 +321,11 @@ def touched_trial_ids(plan: LinkPlan) -> tuple[str, ...]:
 def logged_load(conn: duckdb.DuckDBPyConnection, plan: LinkPlan) -> tuple[LoadResult, tuple[runlog.TrialChange, ...]]:
     """load_plan, plus which trials it added, changed and removed (for the run log)."""
     touched = touched_trial_ids(plan)
-    before = runlog.trial_states(conn, touched)
+    before = runlog.trial_states(conn, touched)  # only trials that exist already
     result = load_plan(conn, plan)
-    return result, runlog.diff_states(before, runlog.trial_states(conn, touched))
+    after = runlog.trial_states(conn, before)  # changed or removed: fingerprint again
+    added = runlog.nct_ids(conn, (t for t in touched if t not in before))  # new: just their ids
+    return result, runlog.diff_states(before, after, added)
 
 
 def ingest_batch(

@@ -261,12 +261,31 @@ def trial_states(conn: duckdb.DuckDBPyConnection, trial_ids: Iterable[str]) -> d
     return {tid: TrialState(nct, tuple(vals), children[tid]) for tid, nct, vals in rows}
 
 
-def diff_states(before: Mapping[str, TrialState], after: Mapping[str, TrialState]) -> tuple[TrialChange, ...]:
-    """Trials added, changed (naming the columns / child tables that differ) and removed."""
+def nct_ids(conn: duckdb.DuckDBPyConnection, trial_ids: Iterable[str]) -> dict[str, str | None]:
+    """trial_id -> nct_id of those `trial_ids` the warehouse holds."""
+    ids = sorted(set(trial_ids))
+    if not ids:
+        return {}
+    return dict(conn.execute(
+        "SELECT trial_id, nct_id FROM trials WHERE trial_id IN (SELECT unnest(?::VARCHAR[]))", [ids],
+    ).fetchall())
+
+
+def diff_states(
+    before: Mapping[str, TrialState], after: Mapping[str, TrialState],
+    added: Mapping[str, str | None] | None = None,
+) -> tuple[TrialChange, ...]:
+    """Trials added, changed (naming the columns / child tables that differ) and removed.
+
+    `added`: trial_id -> nct_id of trials new since `before`, when the caller found them
+    without fingerprinting (a first load of many trials need not hash them all)."""
     out: list[TrialChange] = []
-    for tid in sorted(set(before) | set(after)):
+    extra = {tid: nct for tid, nct in (added or {}).items() if tid not in before}
+    for tid in sorted(set(before) | set(after) | set(extra)):
         old, new = before.get(tid), after.get(tid)
-        if old is None and new is not None:
+        if old is None and tid in extra:
+            out.append(TrialChange(tid, extra[tid], "added"))
+        elif old is None and new is not None:
             out.append(TrialChange(tid, new.nct_id, "added"))
         elif new is None and old is not None:
             out.append(TrialChange(tid, old.nct_id, "removed"))
