@@ -339,7 +339,7 @@ def ingest_batch(
     with log.timed("parse"), bars.stage("parse", len(raw.items)) as bar:
         stored = stored_parser_versions(conn, raw.page_ids)
         batch = parse_new_pages(raw, stored, current_parser_version(), bar)
-    log.pages.extend(batch.pages)
+    log.pages.extend(runlog.page_issues(batch.pages))
     log.add(runlog.page_counts(batch.pages, unchanged=batch.skipped_known))
     with log.timed("link"):
         plan = plan_links(stored_pages(conn, batch), batch)

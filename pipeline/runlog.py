@@ -70,6 +70,21 @@ assert tuple(f.name for f in fields(RunStats)) == RUN_COUNT_COLUMNS
 
 
 @dataclass(frozen=True, slots=True)
+class PageIssue:
+    """A page a run rejected or parsed partially (just what the log keeps, not the record)."""
+
+    page_id: str
+    url: str
+    parse_status: str  # partial / rejected
+    parse_error: str | None
+
+
+def page_issues(pages: Iterable[ParsedPage]) -> list[PageIssue]:
+    return [PageIssue(p.page_id, p.url, p.parse_status, p.parse_error)
+            for p in pages if p.parse_status in ("partial", "rejected")]
+
+
+@dataclass(frozen=True, slots=True)
 class TrialChange:
     trial_id: str
     nct_id: str | None
@@ -174,7 +189,7 @@ def finish_run(
     *,
     error: str | None = None,
     stats: RunStats = RunStats(),
-    pages: Sequence[ParsedPage] = (),
+    pages: Sequence[PageIssue] = (),
     changes: Sequence[TrialChange] = (),
 ) -> None:
     """Write the outcome with its counts, rejected/partial pages and trial changes in one
@@ -196,9 +211,9 @@ def finish_run(
         _ACTIVE.discard(run_id)
 
 
-def record_pages(conn: duckdb.DuckDBPyConnection, run_id: str, pages: Sequence[ParsedPage]) -> None:
+def record_pages(conn: duckdb.DuckDBPyConnection, run_id: str, pages: Sequence[PageIssue]) -> None:
     """The run's rejected and partial pages (replacing any recorded for it before)."""
-    bad = [p for p in pages if p.parse_status in ("partial", "rejected")]
+    bad = list(pages)
     conn.execute("DELETE FROM run_pages WHERE run_id = ?", [run_id]).fetchall()
     if not bad:
         return
@@ -322,7 +337,7 @@ class RunLog:
 
     run_id: str = ""
     stats: RunStats = field(default_factory=RunStats)
-    pages: list[ParsedPage] = field(default_factory=list)
+    pages: list[PageIssue] = field(default_factory=list)  # only the bad ones: a long run stays small
     changes: list[TrialChange] = field(default_factory=list)
 
     def add(self, stats: RunStats) -> None:
