@@ -93,8 +93,9 @@ class Bars:
         task = self._progress.add_task(name, total=total, note=note)
         bar = Bar(self._progress, task)
         yield bar
-        done = self._progress.tasks[-1].total if total is None else total
-        self._progress.update(task, completed=done or 0, total=done or 0)
+        if total is None:  # open-ended: whatever was counted is the whole
+            total = next(t.completed for t in self._progress.tasks if t.id == task)
+        self._progress.update(task, completed=total, total=total)
 
     def crawl_callback(self) -> ProgressCallback | None:
         """The crawler's progress events drawn as the `crawl` bar (None when disabled, so the

@@ -320,9 +320,11 @@ def touched_trial_ids(plan: LinkPlan) -> tuple[str, ...]:
 def logged_load(conn: duckdb.DuckDBPyConnection, plan: LinkPlan) -> tuple[LoadResult, tuple[runlog.TrialChange, ...]]:
     """load_plan, plus which trials it added, changed and removed (for the run log)."""
     touched = touched_trial_ids(plan)
-    before = runlog.trial_states(conn, touched)
+    before = runlog.trial_states(conn, touched)  # only trials that exist already
     result = load_plan(conn, plan)
-    return result, runlog.diff_states(before, runlog.trial_states(conn, touched))
+    after = runlog.trial_states(conn, before)  # changed or removed: fingerprint again
+    added = runlog.nct_ids(conn, (t for t in touched if t not in before))  # new: just their ids
+    return result, runlog.diff_states(before, after, added)
 
 
 def ingest_batch(
@@ -350,7 +352,7 @@ def load_parsed(
     batches); counts and stage times go to `log`, progress to `bars`."""
     log = log if log is not None else runlog.RunLog()
     bars = bars if bars is not None else Bars.off()
-    log.pages.extend(batch.pages)
+    log.pages.extend(runlog.page_issues(batch.pages))
     log.add(runlog.page_counts(batch.pages, unchanged=batch.skipped_known))
     with log.timed("link"):
         plan = plan_links(conn, batch, dedup)

@@ -70,6 +70,21 @@ assert tuple(f.name for f in fields(RunStats)) == RUN_COUNT_COLUMNS
 
 
 @dataclass(frozen=True, slots=True)
+class PageIssue:
+    """A page a run rejected or parsed partially (just what the log keeps, not the record)."""
+
+    page_id: str
+    url: str
+    parse_status: str  # partial / rejected
+    parse_error: str | None
+
+
+def page_issues(pages: Iterable[ParsedPage]) -> list[PageIssue]:
+    return [PageIssue(p.page_id, p.url, p.parse_status, p.parse_error)
+            for p in pages if p.parse_status in ("partial", "rejected")]
+
+
+@dataclass(frozen=True, slots=True)
 class TrialChange:
     trial_id: str
     nct_id: str | None
@@ -174,7 +189,7 @@ def finish_run(
     *,
     error: str | None = None,
     stats: RunStats = RunStats(),
-    pages: Sequence[ParsedPage] = (),
+    pages: Sequence[PageIssue] = (),
     changes: Sequence[TrialChange] = (),
 ) -> None:
     """Write the outcome with its counts, rejected/partial pages and trial changes in one
@@ -196,9 +211,9 @@ def finish_run(
         _ACTIVE.discard(run_id)
 
 
-def record_pages(conn: duckdb.DuckDBPyConnection, run_id: str, pages: Sequence[ParsedPage]) -> None:
+def record_pages(conn: duckdb.DuckDBPyConnection, run_id: str, pages: Sequence[PageIssue]) -> None:
     """The run's rejected and partial pages (replacing any recorded for it before)."""
-    bad = [p for p in pages if p.parse_status in ("partial", "rejected")]
+    bad = list(pages)
     conn.execute("DELETE FROM run_pages WHERE run_id = ?", [run_id]).fetchall()
     if not bad:
         return
@@ -261,12 +276,31 @@ def trial_states(conn: duckdb.DuckDBPyConnection, trial_ids: Iterable[str]) -> d
     return {tid: TrialState(nct, tuple(vals), children[tid]) for tid, nct, vals in rows}
 
 
-def diff_states(before: Mapping[str, TrialState], after: Mapping[str, TrialState]) -> tuple[TrialChange, ...]:
-    """Trials added, changed (naming the columns / child tables that differ) and removed."""
+def nct_ids(conn: duckdb.DuckDBPyConnection, trial_ids: Iterable[str]) -> dict[str, str | None]:
+    """trial_id -> nct_id of those `trial_ids` the warehouse holds."""
+    ids = sorted(set(trial_ids))
+    if not ids:
+        return {}
+    return dict(conn.execute(
+        "SELECT trial_id, nct_id FROM trials WHERE trial_id IN (SELECT unnest(?::VARCHAR[]))", [ids],
+    ).fetchall())
+
+
+def diff_states(
+    before: Mapping[str, TrialState], after: Mapping[str, TrialState],
+    added: Mapping[str, str | None] | None = None,
+) -> tuple[TrialChange, ...]:
+    """Trials added, changed (naming the columns / child tables that differ) and removed.
+
+    `added`: trial_id -> nct_id of trials new since `before`, when the caller found them
+    without fingerprinting (a first load of many trials need not hash them all)."""
     out: list[TrialChange] = []
-    for tid in sorted(set(before) | set(after)):
+    extra = {tid: nct for tid, nct in (added or {}).items() if tid not in before}
+    for tid in sorted(set(before) | set(after) | set(extra)):
         old, new = before.get(tid), after.get(tid)
-        if old is None and new is not None:
+        if old is None and tid in extra:
+            out.append(TrialChange(tid, extra[tid], "added"))
+        elif old is None and new is not None:
             out.append(TrialChange(tid, new.nct_id, "added"))
         elif new is None and old is not None:
             out.append(TrialChange(tid, old.nct_id, "removed"))
@@ -303,7 +337,7 @@ class RunLog:
 
     run_id: str = ""
     stats: RunStats = field(default_factory=RunStats)
-    pages: list[ParsedPage] = field(default_factory=list)
+    pages: list[PageIssue] = field(default_factory=list)  # only the bad ones: a long run stays small
     changes: list[TrialChange] = field(default_factory=list)
 
     def add(self, stats: RunStats) -> None:

@@ -7,6 +7,7 @@ import os
 import re
 import shutil
 import subprocess
+import sys
 from pathlib import Path
 
 import dagster as dg
@@ -151,3 +152,16 @@ def test_warehouse_report_asset_materializes_with_path_and_preview(tmp_path, sam
     assert meta["trials"].value == query(sample_warehouse, "SELECT count(*) FROM trials")[0][0]
     assert "Trials by overall status:" in meta["preview"].value
     assert out.read_text(encoding="utf-8").count('class="plotly-graph-div"') == 6
+
+
+def test_missing_chromium_fails_unless_skipping_is_asked_for(monkeypatch):
+    me = sys.modules[__name__]  # this module, whose _chromium() the browser test uses
+
+    monkeypatch.setattr(me.shutil, "which", lambda name: None)
+    monkeypatch.setattr(me.os.path, "exists", lambda path: False)
+    monkeypatch.delenv(SKIP_ENV, raising=False)
+    with pytest.raises(pytest.fail.Exception, match="chromium not found"):
+        me._chromium()
+    monkeypatch.setenv(SKIP_ENV, "1")
+    with pytest.raises(pytest.skip.Exception, match=f"{SKIP_ENV}=1"):
+        me._chromium()

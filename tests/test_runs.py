@@ -248,3 +248,20 @@ def test_crawl_records_discovered_fetched_unchanged_and_changes(tmp_path, capsys
     assert query(warehouse, "SELECT crawl_s > 0, parse_s >= 0, load_s > 0 FROM runs") == [(True, True, True)] * 2
     assert query(warehouse, "SELECT change, fields FROM run_changes c JOIN runs r USING (run_id) "
                             "ORDER BY r.started_at DESC LIMIT 1") == [("changed", ["overall_status"])]
+
+
+def test_crawl_progress_events_drive_the_crawl_bar():
+    from pipeline.scrape.progress import ProgressEvent
+
+    stream = io.StringIO()
+    with Bars(stream, enabled=True) as bars:
+        on_event = bars.crawl_callback()
+        assert on_event is not None
+        for kind, done in (("discovered", 0), ("planned", 0), ("fetched", 1), ("unchanged", 2),
+                           ("failed", 3), ("done", 3)):
+            on_event(ProgressEvent(kind, "veeva", None, discovered=3, planned=3, completed=done,
+                                   fetched=1, unchanged=1, failed=int(done == 3), elapsed_s=1.0,
+                                   rate=1.0, eta_s=None))
+    drawn = stream.getvalue()
+    assert "crawl" in drawn and "3/3" in drawn and "new 1 unchanged 1 failed 1" in drawn
+    assert Bars.off().crawl_callback() is None  # the crawler then builds no events at all

@@ -185,7 +185,7 @@ def warehouse_tables(
             runlog.finish_run(
                 conn, context.run.run_id,
                 stats=runlog.RunStats(load_s=load_s).plus(runlog.change_counts(changes)),
-                pages=trial_records.batch.pages, changes=changes,
+                pages=runlog.page_issues(trial_records.batch.pages), changes=changes,
             )
             cursor = conn.execute(
                 "SELECT trial_id, nct_id, brief_title, overall_status, page_count "
