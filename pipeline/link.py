@@ -30,15 +30,8 @@ from pipeline.models import TrialRecord
 _NCT = re.compile(r"NCT[\s_:-]*((?:\d[\s-]*){7}\d)(?!\d)", re.IGNORECASE)
 
 
-@dataclass(frozen=True, slots=True)
-class LinkPage:
-    """One ok/partial page as the linker sees it."""
-
-    page_id: str
-    source: str
-    fetched_at: dt.datetime | None
-    record: TrialRecord
-    url: str | None = None
+# One ok/partial page as the linker sees it: the same fields survivorship needs.
+LinkPage = SourcePage
 
 
 @dataclass(frozen=True, slots=True)
@@ -77,19 +70,14 @@ def record_nct(record: TrialRecord) -> str | None:
     return None
 
 
-def _source_page(page: LinkPage) -> SourcePage:
-    return SourcePage(page.page_id, page.source, page.fetched_at, page.record, page.url)
-
-
 def freshest_first(pages: Iterable[LinkPage]) -> list[LinkPage]:
     """Best page first: latest last_update_date shown, then latest fetched_at, then source
     order, then page_id (pipeline.golden)."""
-    by_id = {p.page_id: p for p in pages}
-    return [by_id[s.page_id] for s in order_pages(_source_page(p) for p in by_id.values())]
+    return order_pages({p.page_id: p for p in pages}.values())
 
 
 def golden_of(pages: Sequence[LinkPage], nct_id: str | None = None) -> Golden:
-    return survive([_source_page(p) for p in pages], nct_id)
+    return survive(list(pages), nct_id)
 
 
 def merge_records(records: Sequence[TrialRecord]) -> TrialRecord:

@@ -41,6 +41,7 @@ import duckdb
 import pyarrow as pa
 
 from pipeline.db.schema import ARROW_SCHEMAS
+from pipeline.golden import value_text  # re-exported: history stores values as this text
 from pipeline.link import LinkPage, freshest_first, golden_of
 from pipeline.models import TrialRecord
 from pipeline.serialize import record_from_json
@@ -53,19 +54,6 @@ TRACKED_FIELDS: tuple[str, ...] = (
 )
 
 HISTORY_SCHEMA = ARROW_SCHEMAS["trial_history"]
-
-
-def value_text(value: Any) -> str | None:
-    """A tracked value as history stores it: None for empty, ISO dates, comma-joined lists."""
-    if value is None:
-        return None
-    if isinstance(value, (list, tuple)):
-        return ",".join(str(v) for v in value) or None
-    if isinstance(value, dt.date):
-        return value.isoformat()
-    if isinstance(value, str):
-        return value if value.strip() else None
-    return str(value)
 
 
 def tracked_values(source: TrialRecord | Mapping[str, Any]) -> dict[str, str | None]:
