@@ -9,6 +9,9 @@ from __future__ import annotations
 
 import re
 
+from pipeline.clean.memo import MAX_ENTRIES as _MEMO_MAX
+from pipeline.clean.memo import SHORT as _MEMO_SHORT
+
 CODES: dict[str, frozenset[str]] = {
     "overall_status": frozenset({
         "RECRUITING", "NOT_YET_RECRUITING", "ACTIVE_NOT_RECRUITING", "COMPLETED",
@@ -193,10 +196,26 @@ def _key(text: str) -> str:
     return _NON_WORD.sub(" ", text.lower()).strip()
 
 
+_CODE_MEMO: dict[tuple[str, str], str | None] = {}
+
+
 def to_code(kind: str, text: str | None) -> str | None:
     """Map a page's wording for `kind` to its API v2 code, or None when unrecognised."""
     if not text:
         return None
+    memo_key = (kind, text)
+    code = _CODE_MEMO.get(memo_key, _MISSING)
+    if code is _MISSING:
+        code = _to_code(kind, text)
+        if len(text) <= _MEMO_SHORT and len(_CODE_MEMO) < _MEMO_MAX:
+            _CODE_MEMO[memo_key] = code
+    return code  # type: ignore[return-value]
+
+
+_MISSING = object()
+
+
+def _to_code(kind: str, text: str) -> str | None:
     key = _key(text)
     if not key:
         return None

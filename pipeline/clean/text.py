@@ -5,6 +5,8 @@ from __future__ import annotations
 import re
 import unicodedata
 
+from pipeline.clean.memo import short_text_memo
+
 # Zero-width characters and soft hyphens, and the bidirectional controls (LRM/RLM,
 # embeddings, overrides, isolates) that can make stored text read differently from what it
 # holds ("Trojan source"): a regex beats str.translate with a dict by far.
@@ -99,6 +101,7 @@ _NON_ALNUM = re.compile(r"[\W_]+")  # Unicode-aware: CJK or accented text must n
 _ASCII_PUNCT = str.maketrans({c: " " for c in map(chr, range(128)) if not c.isalnum()})
 
 
+@short_text_memo
 def fold(text: str) -> str:
     """Case- and punctuation-insensitive key for label matching."""
     if text.isascii():

@@ -46,6 +46,10 @@ def strip_marker(text: str) -> tuple[str, str | None, int | None]:
     """Remove leading list markers; return (text, style of the innermost, its value)."""
     style: str | None = None
     value: int | None = None
+    # Most items start with a word.  A marker that starts with a letter ("a.", "iv)") ends
+    # in "." or ")" within its first 9 characters, so without either there is none.
+    if text[:1].isalpha() and "." not in text[:9] and ")" not in text[:9]:
+        return text.strip(), None, None
     for _ in range(3):  # "• 1. Blood creatinine" carries two markers
         m = _MARKER.match(text)
         if not m or m.end() == 0 or (m.group("roman") == "" and not (m["bullet"] or m["num"] or m["alpha"])):
@@ -79,6 +83,10 @@ def _roman(text: str) -> int:
 
 def header_type(text: str) -> CriterionType | None:
     """'Inclusion Criteria:' -> 'inclusion'; anything longer is an item, not a header."""
+    # The header words must appear as they are in the lower-cased text (fold only turns
+    # punctuation into spaces), so most items are turned away before folding.
+    if "clusion" not in text.lower():
+        return None
     m = _HEADER.match(fold(text))
     if not m or not text.rstrip().endswith(":") and len(text) > 40:
         return None
@@ -90,7 +98,7 @@ def _raw_items(lines: list[Line]) -> list[_Raw]:
     last_item_id = 0
     for line in lines:
         text = line.text
-        if fold(text) in _CHROME:
+        if len(text) <= 64 and fold(text) in _CHROME:
             continue
         if line.item and not line.starts_item and line.item == last_item_id and items:
             items[-1].text = f"{items[-1].text} {text}"  # a list item continued over several lines

@@ -5,6 +5,7 @@ from __future__ import annotations
 import datetime as dt
 import re
 
+from pipeline.clean.memo import short_text_memo
 from pipeline.clean.text import normalize_space
 from pipeline.extract.countries import country_suffix
 from pipeline.models import Contact, Intervention, Location
@@ -198,6 +199,8 @@ def split_name_credentials(text: str) -> tuple[str, str | None]:
 
 def is_email(text: str) -> str | None:
     """The address(es) on an email line; several are kept as the page lists them ("a@x, b@y")."""
+    if "@" not in text:  # every address has one: most lines are turned away without the regex
+        return None
     found = _EMAIL.findall(text)
     return ", ".join(found) if found else None
 
@@ -227,6 +230,7 @@ def parse_contact_list(text: str, role: str) -> list[Contact]:
 # ---- locations -------------------------------------------------------------
 
 
+@short_text_memo
 def parse_place(text: str) -> tuple[str | None, str | None, str | None] | None:
     """`Hangzhou, Zhejiang, China` -> (city, state, country); None if no country ends the line."""
     country = country_suffix(text)

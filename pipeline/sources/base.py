@@ -12,6 +12,8 @@ import re
 from collections.abc import Callable, Sequence
 from dataclasses import dataclass, field
 
+from pipeline.clean.memo import MAX_ENTRIES as _MEMO_MAX
+from pipeline.clean.memo import SHORT as _MEMO_SHORT
 from pipeline.clean.outline import Line, Outline
 from pipeline.clean.text import fold
 from pipeline.models import TrialRecord
@@ -47,6 +49,9 @@ class Layout:
     # Keys whose label, written with a colon, also occurs inside free text
     # ("Inclusion Criteria:" in a description): there it is content, not a label.
     text_headers: frozenset[str] = frozenset({"inclusion", "exclusion", "criteria"})
+    # _classify's answers for short lines, which repeat from page to page (labels, values).
+    _memo: dict[str, tuple[str, re.Match[str] | None, str | None] | None] = field(
+        default_factory=dict, compare=False, repr=False)
 
     def classify(self, line: Line, current: str | None = None) -> tuple[str, re.Match[str] | None, str | None] | None:
         """(key, match, inline value) when `line` opens a section, else None."""
@@ -55,7 +60,13 @@ class Layout:
         text = line.text
         if len(text) > 160 or not text[:1].isalnum():
             return None
-        hit = self._classify(text, line.key)
+        memo = self._memo
+        if text in memo:
+            hit = memo[text]
+        else:
+            hit = self._classify(text, line.key)
+            if len(text) <= _MEMO_SHORT and len(memo) < _MEMO_MAX:
+                memo[text] = hit
         if hit is None or current not in self.sticky:
             return hit
         if text.endswith(":") and hit[0] in self.text_headers:
@@ -98,6 +109,9 @@ def _drop_words(text: str, n: int) -> str:
     return rest.lstrip(" :\u00a0-–—|")
 
 
+_CHROME_MAX = 160  # characters; as Layout.classify's longest label line
+
+
 def split_sections(lines: Sequence[Line], layout: Layout) -> tuple[list[Line], list[Section]]:
     """Cut the page at its labels.  Returns the lines before the first label and the sections."""
     preamble: list[Line] = []
@@ -111,8 +125,10 @@ def split_sections(lines: Sequence[Line], layout: Layout) -> tuple[list[Line], l
         if key is not None:
             sections.append(Section(key, label, match, tuple(body)))
 
+    chrome = layout.chrome
     for line in lines:
-        if not line.item and line.key in layout.chrome:
+        # Chrome is a short line; folding every long paragraph to find out is wasted work.
+        if not line.item and len(line.text) <= _CHROME_MAX and line.key in chrome:
             continue
         hit = layout.classify(line, key)
         if hit is None:
