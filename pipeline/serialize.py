@@ -17,6 +17,8 @@ import typing
 from functools import cache
 from typing import Any
 
+import orjson
+
 from pipeline.models import TrialRecord
 
 
@@ -33,14 +35,31 @@ def record_from_dict(data: dict[str, Any]) -> TrialRecord:
 
 
 def record_to_json(record: TrialRecord) -> str:
-    return json.dumps(record_to_dict(record), ensure_ascii=False, separators=(",", ":"))
+    # orjson walks the dataclasses itself, in field order, ~10x faster than building a dict
+    # for json.dumps; the text is the same but for tiny floats' exponents ("1.9e-6", not "1.9e-06").
+    try:
+        return orjson.dumps(record).decode()
+    except TypeError:  # an integer past 64 bits (a hostile page's enrollment): json copes
+        return json.dumps(record_to_dict(record), ensure_ascii=False, separators=(",", ":"))
 
 
 def record_from_json(text: str) -> TrialRecord:
     try:
-        data = json.loads(text)
+        return _record_from_data(orjson.loads(text))
+    except (orjson.JSONDecodeError, RecordDecodeError):
+        # orjson reads integers past 64 bits as floats; json reads them exactly, and gives
+        # the error message for text that is not a record at all.
+        return _record_from_data(_json_loads(text))
+
+
+def _json_loads(text: str) -> Any:
+    try:
+        return json.loads(text)
     except json.JSONDecodeError as exc:
         raise RecordDecodeError(f"not JSON: {exc}") from exc
+
+
+def _record_from_data(data: Any) -> TrialRecord:
     if not isinstance(data, dict):
         raise RecordDecodeError("a TrialRecord must be a JSON object")
     return record_from_dict(data)

@@ -96,3 +96,14 @@ def test_round_trip_through_the_page_records_table(fresh_db, parsed_page):
     assert fresh_db.execute(
         "SELECT record->>'$.nct_id', record->>'$.start_date' FROM page_records"
     ).fetchall() == [("NCT04599543", "2024-04-11")]
+
+
+def test_orjson_path_round_trips_tiny_floats_and_falls_back_for_huge_integers():
+    tiny = TrialRecord(nct_id="NCT00000001", min_age_years=1.9e-06, max_age_years=0.019230769230769232)
+    text = record_to_json(tiny)
+    assert '"min_age_years":1.9e-6' in text  # orjson's spelling (json: 1.9e-06); the same value
+    assert record_from_json(text) == tiny
+    huge = TrialRecord(nct_id="NCT00000002", enrollment=10**30)
+    text = record_to_json(huge)
+    assert '"enrollment":1000000000000000000000000000000' in text
+    assert record_from_json(text).enrollment == 10**30

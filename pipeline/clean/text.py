@@ -86,8 +86,10 @@ def sponsor_case(name: str) -> str:
     Names that already mix case are left alone: their casing is the sponsor's own.
     """
     name = normalize_space(name)
+    if any(c.islower() for c in name):  # stops at the first: most names mix case early
+        return name
     letters = [c for c in name if c.isalpha()]
-    if not letters or any(c.islower() for c in letters):
+    if not letters:
         return name
     if len(letters) <= 5 and " " not in name:  # a bare acronym: "NCI", "GSK"
         return name
