@@ -169,11 +169,14 @@ def _replacements(orig: str, lowered: str, absent: int = 0) -> list[tuple[int, i
     if absent & HAS_COMPARATOR_WORDS or (
             not absent & NO_COMPARATOR_WORDS and any(a in lowered for a in _CMP_ANCHORS)):
         todo.append(("cmp", _CMP_WORD_RE))
-    if _SYMBOL_GATE_RE.search(lowered) is not None:
+    # (substring tests: the gates as regexes cost more than the passes they guard)
+    if ("<" in lowered or ">" in lowered or "=" in lowered) if not non_ascii \
+            else _SYMBOL_GATE_RE.search(lowered) is not None:
         todo.append(("cmp", _CMP_SYMBOL_RE))
     if non_ascii:
         todo.append(("ch", _CH_RE))
-    if _WS_GATE_RE.search(lowered) is not None:
+    if "  " in lowered or "\n" in lowered or "\t" in lowered or "\r" in lowered or "\f" in lowered \
+            or "\v" in lowered:  # = _WS_GATE_RE.search(lowered)
         todo.append(("ws", _WS_RE))
     found: list[tuple[int, int, str, str]] = []
     for kind, rx in todo:

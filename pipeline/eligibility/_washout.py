@@ -21,6 +21,9 @@ _FORWARD_RE = re.compile(r"\s*(?:after|following)\b")
 _UNITS = r"(?:years?|yrs?|months?|mos?|weeks?|wks?|days?|hours?|hrs?|wk)\b"
 _UNIT = r"(?P<u>years?|yrs?|months?|mos?|weeks?|wks?|days?|hours?|hrs?|wk)\b"
 _WINDOW_RE = re.compile(
+    # Every match starts with "w"/"i" (within, in the), a comparator or a number: the leading
+    # lookahead lets every other position fail at once (it halves the scan).
+    r"(?=[wi<>\d.])(?:"
     # "within (the last) 4 weeks", "in the past 6 months", "during the previous 3 years"
     r"(?P<within>\bwithin\s+(?:<=\s*|<\s*)?(?:the\s+)?(?:(?:last|past|previous|prior|preceding)\s+)?"
     r"|\bin\s+the\s+(?:(?:last|past|previous|prior|preceding)\s+)?(?=" + NUM + r"\s*" + _UNITS + r"\s*"
@@ -33,7 +36,7 @@ _WINDOW_RE = re.compile(
     # "30 days before inclusion", "2 weeks prior to screening"
     # (the lookahead lets every other position fail before the costlier lookbehinds run)
     r"|(?=[\d.])(?<![<>=\d.,]\s)(?<![<>=\d.,])(?P<n3>" + NUM + r")\s*(?P<u3>years?|yrs?|months?|mos?|weeks?|wks?|days?|hours?|hrs?)\b"
-    r"\s*(?:prior|before|preceding)\b"
+    r"\s*(?:prior|before|preceding)\b)"
 )
 
 _CATEGORIES: tuple[tuple[str, str], ...] = (
