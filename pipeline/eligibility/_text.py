@@ -200,7 +200,7 @@ def _replacements(orig: str, lowered: str, absent: int = 0) -> list[tuple[int, i
 class NormText:
     """Normalized lower-case text plus a map back to the original string."""
 
-    __slots__ = ("orig", "text", "_nstarts", "_ostarts", "_oends", "_same")
+    __slots__ = ("orig", "text", "_nstarts", "_ostarts", "_oends", "_same", "_one")
 
     def __init__(self, orig: str, absent: int = 0) -> None:
         """`absent`: NO_/HAS_NUMBER_WORDS, NO_/HAS_COMPARATOR_WORDS when the caller knows."""
@@ -220,7 +220,9 @@ class NormText:
             self.text = lowered
             self._nstarts, self._ostarts, self._oends, self._same = ([0], [0], [len(orig)], [True]) if orig \
                 else ([], [], [], [])
+            self._one = len(orig) if orig else -1
             return
+        self._one = -1
         # pieces of the output, alternately kept (same) and rewritten, with their offsets
         for start, end, kind, g in reps:
             if start > opos:
@@ -270,6 +272,9 @@ class NormText:
 
     def to_orig(self, pos: int, *, end: bool = False) -> int:
         """Original offset for a normalized offset (span ends map to the end of a replacement)."""
+        n = self._one
+        if n >= 0:  # one unchanged piece: the identity, clamped to the end
+            return pos if pos < n else n
         if not self._nstarts:
             return 0
         i = bisect_right(self._nstarts, pos) - 1
@@ -283,6 +288,9 @@ class NormText:
     def from_orig(self, opos: int) -> int | None:
         """Normalized offset of original offset `opos` when the character there was kept (or
         starts a replacement), else None."""
+        n = self._one
+        if n >= 0:  # one unchanged piece
+            return opos if 0 <= opos < n else None
         if not self._ostarts:
             return None
         i = bisect_right(self._ostarts, opos) - 1
