@@ -9,7 +9,7 @@ platelets but grams per litre for hemoglobin.
 from __future__ import annotations
 
 import re
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 
 NUM = r"(?:\d{1,3}(?:,\d{3})+(?![\d,])|\d+(?:[.,]\d+)?|\.\d+)"
 
@@ -92,13 +92,19 @@ class Qty:
     has_cmp: bool  # any explicit comparator, range or postfix; False = a bare number
     age_cue: bool = False
     is_range: bool = False
+    _kinds: frozenset[str | None] | None = field(default=None, init=False, repr=False, compare=False)
 
     @property
     def unit(self) -> Unit:
         return self.lo_unit if self.lo is not None else self.hi_unit
 
-    def kinds(self) -> set[str | None]:
-        return {u.kind for v, u in ((self.lo, self.lo_unit), (self.hi, self.hi_unit)) if v is not None}
+    def kinds(self) -> frozenset[str | None]:
+        """Unit kinds of the stated bounds (computed once: bounds and units never change)."""
+        k = self._kinds
+        if k is None:
+            k = self._kinds = frozenset(
+                u.kind for v, u in ((self.lo, self.lo_unit), (self.hi, self.hi_unit)) if v is not None)
+        return k
 
 
 def _num(s: str) -> float:

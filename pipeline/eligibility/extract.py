@@ -58,6 +58,8 @@ def _extract_rows(criterion_type: str, nt: NormText, parts: int = _gate.ALL) -> 
         parts = _gate.refine(parts, qtys)
     if parts & _gate.WASHOUTS and not _gate.has_time_window(text):
         parts &= ~_gate.WASHOUTS
+    if not parts:
+        return []
     consumed: set[int] = set()
     rows: list[Row] = []
 
@@ -82,6 +84,8 @@ def _extract_rows(criterion_type: str, nt: NormText, parts: int = _gate.ALL) -> 
         rows += extract_labs(nt, qtys, bounds, consumed)
     if parts & _gate.WASHOUTS:
         rows += extract_washouts(nt, bounds, criterion_type)
+    if len(rows) <= 1:
+        return rows  # (nothing to order, merge or deduplicate)
     rows.sort(key=lambda r: (r.start, r.end))
     rows = _merge_bounds(rows)
     seen: set[tuple[object, ...]] = set()
