@@ -205,13 +205,6 @@ class NormText:
     def __init__(self, orig: str, absent: int = 0) -> None:
         """`absent`: NO_/HAS_NUMBER_WORDS, NO_/HAS_COMPARATOR_WORDS when the caller knows."""
         self.orig = orig
-        pieces: list[str] = []
-        nstarts: list[int] = []
-        ostarts: list[int] = []
-        oends: list[int] = []
-        same: list[bool] = []
-        npos = 0
-        opos = 0
         lowered = orig.lower()
         if len(lowered) != len(orig):  # rare: lower-casing changed the length; map char by char
             lowered = "".join(c.lower() if len(c.lower()) == 1 else c for c in orig)
@@ -224,6 +217,13 @@ class NormText:
             return
         self._one = -1
         # pieces of the output, alternately kept (same) and rewritten, with their offsets
+        pieces: list[str] = []
+        nstarts: list[int] = []
+        ostarts: list[int] = []
+        oends: list[int] = []
+        same: list[bool] = []
+        npos = 0
+        opos = 0
         for start, end, kind, g in reps:
             if start > opos:
                 pieces.append(lowered[opos:start])
@@ -315,6 +315,8 @@ _PUNCT_RE = re.compile(r";|\.(?=\s|$)")
 
 def boundaries(text: str) -> list[int]:
     """Positions of clause boundaries, with 0 and len(text) as sentinels."""
+    if ";" not in text and "." not in text:  # (every boundary is one of them)
+        return [0, len(text)]
     out = [0]
     for m in _PUNCT_RE.finditer(text):
         i = m.start()

@@ -62,7 +62,7 @@ _CATEGORIES: tuple[tuple[str, str], ...] = (
      r"anti-?\s?tumou?r|anti-?\s?cancer|anti-?neoplastic|cancer\s+(?:treatment|therap)|"
      r"treatment\s+for\s+cancer|systemic\s+(?:treatment|therapy)\s+for\s+cancer|targeted\s+therap"),
 )
-_GATE_RE = re.compile(r"\b(?:within|in\s+the|prior|before|preceding|since|ago)\b")
+_GATE_RE = re.compile(r"(?=[wipbsa])\b(?:within|in\s+the|prior|before|preceding|since|ago)\b")  # (first letters)
 # Substrings every match of a category's pattern contains: a category whose words are all
 # absent is skipped without running its regex (most segments name one or two categories).
 _CATEGORY_WORDS: dict[str, tuple[str, ...]] = {
