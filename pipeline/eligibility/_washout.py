@@ -151,12 +151,16 @@ def _cat_plan(present: frozenset[str]) -> tuple[tuple[str, re.Pattern[str]], ...
     return plan
 
 
-def _categories(seg: str) -> list[tuple[str, int]]:
-    """Categories named in `seg` with their positions, broader ones first when a list follows."""
+def _plan_of(seg: str) -> tuple[tuple[str, re.Pattern[str]], ...]:
+    """The category regexes that could match in `seg` -- or in any part of it."""
     present = _words_in(seg)
     plan = _CAT_PLANS.get(present)
-    if plan is None:
-        plan = _cat_plan(present)
+    return _cat_plan(present) if plan is None else plan
+
+
+def _categories(seg: str) -> list[tuple[str, int]]:
+    """Categories named in `seg` with their positions, broader ones first when a list follows."""
+    plan = _plan_of(seg)
     if not plan:
         return []
     found: dict[str, int] = {}
@@ -233,6 +237,10 @@ def extract_washouts(nt: NormText, bounds: list[int], criterion_type: str) -> li
             inclusive = cmp.endswith("=")
         else:
             n, unit, lower, rel, inclusive = m.group("n3"), m.group("u3"), False, None, True
+        if not (rel and rel.startswith(("since", "from", "have"))) and not _plan_of(text[seg_start:m.start()]):
+            # The exposure is named before the window, in a part of this text: with no category
+            # word there, no category can be found ("severe infection within 4 weeks").
+            continue
         if _FORWARD_RE.match(text[m.end():m.end() + 12]):
             continue  # "within 1 year after infusion" looks forward, not back
         clause = text[cs:ce]
