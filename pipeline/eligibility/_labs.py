@@ -103,15 +103,29 @@ class Mention:
     end: int
 
 
+# keywords present -> (variable, regex, start words) of the variables to look for; few
+# combinations of keywords repeat.
+_PLANS: dict[frozenset[str], tuple[tuple[str, re.Pattern[str], tuple[str, ...]], ...]] = {}
+
+
+def _plan(present: frozenset[str]) -> tuple[tuple[str, re.Pattern[str], tuple[str, ...]], ...]:
+    plan = tuple((var, rx, _MENTION_STARTS[var]) for var, kws, rx in _MENTION_RES if not present.isdisjoint(kws))
+    if len(_PLANS) >= 10_000:
+        _PLANS.clear()
+    _PLANS[present] = plan
+    return plan
+
+
 def find_mentions(text: str) -> list[Mention]:
     found: list[Mention] = []
-    present = set(_KW_RE.findall(text))
+    present = frozenset(_KW_RE.findall(text))
     if not present:
         return []
-    for var, kws, rx in _MENTION_RES:
-        if present.isdisjoint(kws):
-            continue
-        starts = [i for i in map(text.find, _MENTION_STARTS[var]) if i >= 0]
+    plan = _PLANS.get(present)
+    if plan is None:
+        plan = _plan(present)
+    for var, rx, start_words in plan:
+        starts = [i for i in map(text.find, start_words) if i >= 0]
         if starts:  # (lookbehinds and \b still see the text before the start)
             found.extend(Mention(var, m.start(), m.end()) for m in rx.finditer(text, min(starts)))
     if found:
