@@ -121,20 +121,34 @@ _UNIT_KINDS = ("uln", "pow", "kul", "perul", "umol", "mgdl", "gdl", "gl", "mlmin
 _UNIT_KIND_SET = frozenset(_UNIT_KINDS)
 
 
+# Units are never changed once made, so equal ones are shared rather than rebuilt per bound.
+_UNITS: dict[tuple[str, str | None, bool], Unit] = {}
+
+
+def _shared_unit(kind: str, detail: str | None = None, age_cue: bool = False) -> Unit:
+    key = (kind, detail, age_cue)
+    u = _UNITS.get(key)
+    if u is None:
+        u = Unit(kind, detail, age_cue=age_cue)
+        if len(_UNITS) < 10_000:
+            _UNITS[key] = u
+    return u
+
+
 def _unit(m: re.Match[str]) -> Unit:
     kind = m.lastgroup
     if kind not in _UNIT_KIND_SET:  # lastgroup is an inner group: find the outer one
         kind = next(k for k in _UNIT_KINDS if m.group(k) is not None)
     if kind == "time":
-        return Unit("time", m.group("tu"), age_cue=bool(m.group("old")))
+        return _shared_unit("time", m.group("tu"), bool(m.group("old")))
     if kind == "pow":
         den = re.sub(r"\s|\^", "", m.group("den"))
-        return Unit("pow", f"{m.group('exp')}/{den}")
+        return _shared_unit("pow", f"{m.group('exp')}/{den}")
     if kind == "mlmin":
-        return Unit("mlmin", "bsa" if "1" in m.group("mlmin")[6:] else None)
+        return _shared_unit("mlmin", "bsa" if "1" in m.group("mlmin")[6:] else None)
     if kind == "uln":
-        return Unit("uln", "above" if ">" in m.group("uln") else None)
-    return Unit(kind)
+        return _shared_unit("uln", "above" if ">" in m.group("uln") else None)
+    return _shared_unit(kind)
 
 
 _NO_UNIT = Unit(None)
