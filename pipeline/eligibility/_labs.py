@@ -15,7 +15,7 @@ from dataclasses import dataclass
 
 from pipeline.eligibility._common import METHOD_RE, Row, canonical_condition, method_name
 from pipeline.eligibility._quantity import Qty, Unit
-from pipeline.eligibility._text import NormText, clause_bounds, trie_pattern
+from pipeline.eligibility._text import NormText, clause_bounds, matches_at, occurrences, trie_pattern
 
 # variable -> (cheap substrings that must occur, mention regex)
 _SPECS: tuple[tuple[str, tuple[str, ...], str], ...] = (
@@ -125,9 +125,9 @@ def find_mentions(text: str) -> list[Mention]:
     if plan is None:
         plan = _plan(present)
     for var, rx, start_words in plan:
-        starts = [i for i in map(text.find, start_words) if i >= 0]
-        if starts:  # (lookbehinds and \b still see the text before the start)
-            found.extend(Mention(var, m.start(), m.end()) for m in rx.finditer(text, min(starts)))
+        starts = occurrences(text, start_words)
+        if starts:  # (every match starts with one of the start words: tried only there)
+            found.extend(Mention(var, m.start(), m.end()) for m in matches_at(rx, text, starts))
     if found:
         found.extend(Mention(None, m.start(), m.end()) for m in _BLOCKER_RE.finditer(text))
     found.sort(key=lambda m: (m.start, -(m.end - m.start)))

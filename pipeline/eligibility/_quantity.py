@@ -11,6 +11,8 @@ from __future__ import annotations
 import re
 from dataclasses import dataclass, field
 
+from pipeline.eligibility._text import matches_at, occurrences
+
 NUM = r"(?:\d{1,3}(?:,\d{3})+(?![\d,])|\d+(?:[.,]\d+)?|\.\d+)"
 
 ULN_WORDS = (
@@ -62,6 +64,8 @@ _CMP_ULN_RE = re.compile(
     + r"|(?P<wnl>within\s+(?:the\s+)?(?:institutional\s+|local\s+)?normal\s+(?:institutional\s+)?"
     r"(?:limits?|range)|\bwnl\b)"
 )
+
+_CMP_ULN_STARTS = ("<", ">", "within", "wnl")
 
 TIME_TO_DAYS = {
     "y": 365.25, "year": 365.25, "years": 365.25, "yr": 365.25, "yrs": 365.25,
@@ -233,7 +237,9 @@ def find_quantities(text: str) -> list[Qty]:
         last_end = p
         out.append(q)
     # "<= ULN", "within normal limits": every form names ULN or "normal" (or is "wnl").
-    uln_forms = _CMP_ULN_RE.finditer(text) if ("uln" in text or "normal" in text or "wnl" in text) else ()
+    # (every match starts with a comparator, "within" or "wnl": tried only there)
+    uln_forms = matches_at(_CMP_ULN_RE, text, occurrences(text, _CMP_ULN_STARTS)) \
+        if ("uln" in text or "normal" in text or "wnl" in text) else ()
     for m in uln_forms:
         if m.group("wnl"):
             q = Qty(m.start(), m.end(), None, None, 1.0, True, Unit("uln"), Unit("uln"), True)

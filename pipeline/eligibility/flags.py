@@ -11,7 +11,7 @@ from __future__ import annotations
 
 import re
 
-from pipeline.eligibility._text import trie_pattern
+from pipeline.eligibility._text import matches_at, occurrences, trie_pattern
 
 _NEG_BEFORE = r"\b(?:no|not|non|negative|without|nor|free\s+of|refrain\s+from|absence\s+of)\b[\s\-]*(?:[\w,()/.\-]+\s+){0,14}?"
 
@@ -108,11 +108,11 @@ def item_flags(criterion_type: str, text: str) -> tuple[str, ...]:
     if plan is None:
         plan = _plan(present)
     for flag, rx, ign_before, ign_around, starts in plan:
-        first = min((i for i in map(text.find, starts) if i >= 0), default=-1)
-        if first < 0:
+        positions = occurrences(text, starts)
+        if not positions:
             continue  # no match can start anywhere
         hit = False
-        for m in rx.finditer(text, first):  # (\b and lookbehinds still see the text before `first`)
+        for m in matches_at(rx, text, positions):  # (every match starts with a start literal)
             before = text[max(0, m.start() - 120):m.start()]
             after = text[m.end():m.end() + 40]
             if ign_before is not None and ign_before.search(before):
