@@ -104,6 +104,7 @@ _PARENS_RE = re.compile(r"\([^()]*\)")
 # punctuation between items; a capitalized word right after a lower-case one starts a new one.
 _SPACE_RE = re.compile(r"(?<=[a-z0-9)\]]) (?=[a-z]{2})")
 _LIST_CUT_RE = re.compile(r"\(?\s*\b(?:including|such\s+as|e\.g\.?|i\.e\.?|like)\b")
+_LIST_CUT_WORDS = ("including", "such", "e.g", "i.e", "like")
 _CLAUSE_CUT_RE = re.compile(r"\b(?:and|or)\s+(?:had|has|have|was|were|is|are)\b|:")
 
 
@@ -175,7 +176,8 @@ def _select(seg: str, seg_start: int) -> list[tuple[str, int]]:
     cats = _categories(seg)
     if not cats:
         return []
-    cut = _LIST_CUT_RE.search(seg)
+    # (every _LIST_CUT_RE match holds one of its words: most segments skip the regex)
+    cut = _LIST_CUT_RE.search(seg) if any(w in seg for w in _LIST_CUT_WORDS) else None
     if cut:  # "anti-tumor therapies, including chemotherapy, ...": keep the head category
         head = [c for c in cats if c[1] < cut.start()]
         if head:
