@@ -61,8 +61,9 @@ _BLOCKER_RE = re.compile(
     + r")|\b(?:alp|ggt|psa|cd4|cd8|crp|qrs|bmi|ldh|mfi|fio2|peep|cvp|ahi|ct|pt|mrd|sofa|curb|qids|hamd)\b"
 )
 _MENTION_RES = tuple((var, kws, re.compile(pat)) for var, kws, pat in _SPECS)
-# Words every match of a variable's pattern starts with: its scan starts at the first of them
-# (a pattern scan costs tens of nanoseconds per character, str.find a fraction of one).
+# Words every match of a variable's pattern starts with: the pattern is tried only where they
+# occur (`matches_at`; a pattern scan costs tens of nanoseconds per character, str.find a
+# fraction of one).  tests/test_eligibility_fastpaths.py checks the claim on the corpus.
 _MENTION_STARTS: dict[str, tuple[str, ...]] = {
     "creatinine_clearance": ("cr", "ccr", "clcr"),
     "egfr": ("egfr", "gfr", "glomerular"),

@@ -13,7 +13,7 @@ import re
 
 from pipeline.eligibility._common import Row
 from pipeline.eligibility._quantity import NUM, TIME_TO_DAYS
-from pipeline.eligibility._text import NormText, clause_bounds, trie_pattern
+from pipeline.eligibility._text import NormText, clause_bounds
 
 # (compiled once: these run per bound)
 _FORWARD_RE = re.compile(r"\s*(?:after|following)\b")

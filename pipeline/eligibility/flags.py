@@ -67,8 +67,8 @@ _TEST_NEGATIVE_RE = re.compile(
     r"(?:pregnan\w*|h[il1]v|hepatitis\s*[bc]|hbv|hcv|hbsag|hbcab)[^.;]{0,60}?\b(?:are|is|be|was|were)\s+negative"
     r"|(?:pregnan\w*|h[il1]v)[\s\-]*(?:\w+[\s\-]+){0,2}(?:negative|seronegative)"
 )
-# Literals every match of a flag's mention regex starts with: its scan starts at the first of
-# them that occurs (`str.find` costs a fraction of a regex scan per character).
+# Literals every match of a flag's mention regex starts with: the regex is tried only where
+# they occur (`matches_at`; `str.find` costs a fraction of a regex scan per character).
 _MENTION_STARTS: dict[str, tuple[str, ...]] = {
     "pregnancy_or_breastfeeding": ("pregnan", "breast", "lactat", "nursing", "puerper", "β", "beta"),
     "hiv": ("hiv", "hlv", "h1v", "human"),
@@ -82,11 +82,11 @@ _MENTION_STARTS: dict[str, tuple[str, ...]] = {
 }
 assert set(_MENTION_STARTS) == {flag for flag, *_ in _FLAG_SPECS}
 # keywords present -> the flags to test, with their start literals (few combinations repeat)
-_PLANS: dict[frozenset[str], tuple[tuple[str, re.Pattern[str], re.Pattern[str] | None, re.Pattern[str] | None,
-                                         tuple[str, ...]], ...]] = {}
+_Step = tuple[str, re.Pattern[str], re.Pattern[str] | None, re.Pattern[str] | None, tuple[str, ...]]
+_PLANS: dict[frozenset[str], tuple[_Step, ...]] = {}
 
 
-def _plan(present: frozenset[str]):  # type: ignore[no-untyped-def]
+def _plan(present: frozenset[str]) -> tuple[_Step, ...]:
     plan = tuple((flag, rx, ib, ia, _MENTION_STARTS[flag]) for flag, kws, rx, ib, ia in _COMPILED
                  if not present.isdisjoint(kws))
     if len(_PLANS) >= 10_000:
