@@ -182,6 +182,47 @@ _YEARS_RANGE_RE = re.compile(r"\d\s*(?:[a-z]+\s*){0,3}(?:-|to|~|and)\s*\D{0,4}\d
 _IN_THE_RE = re.compile(r"\bin\s+the\b")
 
 
+_AIDS = 1 << 26  # "AIDS" occurs in the original text (normalized to "hiv-aids")
+_IN_THE = 1 << 27  # text checks a plan may ask for (beside _SKIP and ANTIGENS)
+_YEAR_RANGE = 1 << 28
+# The bits the decision reads: everything else in a word's bits is irrelevant here.
+_DECISION_BITS = (_DIGIT | _BOUND_WORD | _SKIP | _FLAG | _ALLO | _ALLO_PART | _GENE | _MODIFIED | _INFECTION
+                  | _INFECTION_QUALIFIER | _NUMBER_WORD | _COMPARATOR_WORD | PERF | LIFE_EXPECTANCY | LABS | AGE
+                  | _WINDOW | _EXPOSURE | _IN | _THE | _YEAR | _ANTIGEN_CORE | _AIDS)
+# decision bits -> (parts, want_flags, hints) when no text check is needed, else
+# (parts before the checks, want_flags, hints, checks): a pure function of the bits, and
+# items repeat few combinations, so each is worked out once (`_decide`).
+_PLANS: dict[int, tuple[int, bool, int] | tuple[int, bool, int, int]] = {}
+
+
+def _decide(key: int) -> tuple[int, bool, int] | tuple[int, bool, int, int]:
+    """What `scan` concludes from an item's bits: the extractors that may fire, whether a
+    flag may be raised, the `NormText` hints, and which text checks are still to run."""
+    bits = key
+    want_flags = bool(bits & _FLAG or (bits & _ALLO and bits & _ALLO_PART) or (bits & _GENE and bits & _MODIFIED)
+                      or (bits & _INFECTION and bits & _INFECTION_QUALIFIER) or bits & _AIDS)
+    hints = (HAS_NUMBER_WORDS if bits & _NUMBER_WORD else NO_NUMBER_WORDS) \
+        | (HAS_COMPARATOR_WORDS if bits & _COMPARATOR_WORD else NO_COMPARATOR_WORDS)
+    plan: tuple[int, bool, int] | tuple[int, bool, int, int]
+    if not bits & (_DIGIT | _BOUND_WORD):
+        plan = (0, want_flags, hints)
+    else:
+        parts = bits & (PERF | LIFE_EXPECTANCY | LABS | AGE)
+        if bits & _WINDOW and bits & _EXPOSURE:
+            parts |= WASHOUTS
+        in_the = _IN_THE if bits & _EXPOSURE and bits & _IN and bits & _THE and not parts & WASHOUTS else 0
+        year_range = _YEAR_RANGE if bits & _YEAR and not parts & AGE else 0
+        if year_range and bits & _NUMBER_WORD:  # "between eighteen years and sixty years"
+            parts |= AGE
+            year_range = 0
+        checks = (_SKIP if bits & _SKIP else 0) | (ANTIGENS if bits & _ANTIGEN_CORE else 0) | year_range | in_the
+        plan = (parts, want_flags, hints, checks) if checks else (parts, want_flags, hints)
+    if len(_PLANS) >= 65_536:
+        _PLANS.clear()
+    _PLANS[key] = plan
+    return plan
+
+
 def scan(text: str) -> tuple[int, bool, int]:
     """(extractors that may fire, whether a flag may be raised, `NormText` hints) for one
     criterion item."""
@@ -189,13 +230,11 @@ def scan(text: str) -> tuple[int, bool, int]:
         # lower-casing and word separation in one bytes translation
         raw = text.encode()
         words = raw.translate(_LOWER_SEPARATORS).split()
-        has_digit = None  # from the words' bits below: ASCII digits are word characters
         low = None
     else:
         low = text.lower()
         low = low.translate(_TRANS)
         raw = low.encode()
-        has_digit = _DIGIT_OR_PLUS_RE.search(low) is not None
         words = raw.translate(_SEPARATORS).split()
     try:  # after warm-up every word is cached: one C-level pass, no Python loop
         bits = reduce(or_, map(_WORD_BITS.__getitem__, words), 0)
@@ -204,34 +243,33 @@ def scan(text: str) -> tuple[int, bool, int]:
         for w in words:
             b = _WORD_BITS.get(w)
             bits |= _classify(w) if b is None else b
-    if has_digit is None:
-        has_digit = bool(bits & _DIGIT) or b"+" in raw
-    want_flags = bool(bits & _FLAG or (bits & _ALLO and bits & _ALLO_PART) or (bits & _GENE and bits & _MODIFIED)
-                      or (bits & _INFECTION and bits & _INFECTION_QUALIFIER)) \
-        or "AIDS" in text  # "AIDS" is normalized to "hiv-aids"
-    hints = (HAS_NUMBER_WORDS if bits & _NUMBER_WORD else NO_NUMBER_WORDS) \
-        | (HAS_COMPARATOR_WORDS if bits & _COMPARATOR_WORD else NO_COMPARATOR_WORDS)
-    if not (has_digit or bits & _BOUND_WORD):
+    if low is None:  # ASCII digits are word characters: the words' bits hold them, "+" aside
+        if b"+" in raw:
+            bits |= _DIGIT
+    elif _DIGIT_OR_PLUS_RE.search(low) is not None:  # \d: NormText's numbers include non-ASCII digits
+        bits |= _DIGIT
+    # (a non-ASCII text's ASCII digits are in `low`, so the search found them too)
+    if "AIDS" in text:
+        bits |= _AIDS
+    key = bits & _DECISION_BITS
+    plan = _PLANS.get(key)
+    if plan is None:
+        plan = _decide(key)
+    if len(plan) == 3:
+        return plan  # type: ignore[return-value]
+    parts, want_flags, hints, checks = plan  # type: ignore[misc]
+    if checks & _SKIP and _SKIP_ITEM_RE.search(text):
         return 0, want_flags, hints
-    if bits & _SKIP and _SKIP_ITEM_RE.search(text):
-        return 0, want_flags, hints
-    parts = bits & (PERF | LIFE_EXPECTANCY | LABS | AGE)
-    if bits & _WINDOW and bits & _EXPOSURE:
-        parts |= WASHOUTS
-    in_the = bits & _EXPOSURE and bits & _IN and bits & _THE and not parts & WASHOUTS
-    year_range = bits & _YEAR and not parts & AGE
-    if year_range and bits & _NUMBER_WORD:  # "between eighteen years and sixty years"
-        parts |= AGE
-        year_range = 0
-    if bits & _ANTIGEN_CORE or year_range or in_the:
+    checks &= ~_SKIP
+    if checks:
         if low is None:
             low = text.lower()
         g = " ".join(low.replace("\\", "").split())  # regex checks want NormText's spacing
-        if bits & _ANTIGEN_CORE and ANTIGEN_RE.search(g):
+        if checks & ANTIGENS and ANTIGEN_RE.search(g):
             parts |= ANTIGENS
-        if year_range and _YEARS_RANGE_RE.search(g):
+        if checks & _YEAR_RANGE and _YEARS_RANGE_RE.search(g):
             parts |= AGE
-        if in_the and _IN_THE_RE.search(g):
+        if checks & _IN_THE and _IN_THE_RE.search(g):
             parts |= WASHOUTS
     return parts, want_flags, hints
 

@@ -15,7 +15,7 @@ from dataclasses import dataclass
 
 from pipeline.eligibility._common import METHOD_RE, Row, canonical_condition, method_name
 from pipeline.eligibility._quantity import Qty, Unit
-from pipeline.eligibility._text import NormText, clause_bounds, trie_pattern
+from pipeline.eligibility._text import NormText, clause_bounds, matches_at, occurrences, trie_pattern
 
 # variable -> (cheap substrings that must occur, mention regex)
 _SPECS: tuple[tuple[str, tuple[str, ...], str], ...] = (
@@ -61,8 +61,9 @@ _BLOCKER_RE = re.compile(
     + r")|\b(?:alp|ggt|psa|cd4|cd8|crp|qrs|bmi|ldh|mfi|fio2|peep|cvp|ahi|ct|pt|mrd|sofa|curb|qids|hamd)\b"
 )
 _MENTION_RES = tuple((var, kws, re.compile(pat)) for var, kws, pat in _SPECS)
-# Words every match of a variable's pattern starts with: its scan starts at the first of them
-# (a pattern scan costs tens of nanoseconds per character, str.find a fraction of one).
+# Words every match of a variable's pattern starts with: the pattern is tried only where they
+# occur (`matches_at`; a pattern scan costs tens of nanoseconds per character, str.find a
+# fraction of one).  tests/test_eligibility_fastpaths.py checks the claim on the corpus.
 _MENTION_STARTS: dict[str, tuple[str, ...]] = {
     "creatinine_clearance": ("cr", "ccr", "clcr"),
     "egfr": ("egfr", "gfr", "glomerular"),
@@ -103,17 +104,31 @@ class Mention:
     end: int
 
 
+# keywords present -> (variable, regex, start words) of the variables to look for; few
+# combinations of keywords repeat.
+_PLANS: dict[frozenset[str], tuple[tuple[str, re.Pattern[str], tuple[str, ...]], ...]] = {}
+
+
+def _plan(present: frozenset[str]) -> tuple[tuple[str, re.Pattern[str], tuple[str, ...]], ...]:
+    plan = tuple((var, rx, _MENTION_STARTS[var]) for var, kws, rx in _MENTION_RES if not present.isdisjoint(kws))
+    if len(_PLANS) >= 10_000:
+        _PLANS.clear()
+    _PLANS[present] = plan
+    return plan
+
+
 def find_mentions(text: str) -> list[Mention]:
     found: list[Mention] = []
-    present = set(_KW_RE.findall(text))
+    present = frozenset(_KW_RE.findall(text))
     if not present:
         return []
-    for var, kws, rx in _MENTION_RES:
-        if present.isdisjoint(kws):
-            continue
-        starts = [i for i in map(text.find, _MENTION_STARTS[var]) if i >= 0]
-        if starts:  # (lookbehinds and \b still see the text before the start)
-            found.extend(Mention(var, m.start(), m.end()) for m in rx.finditer(text, min(starts)))
+    plan = _PLANS.get(present)
+    if plan is None:
+        plan = _plan(present)
+    for var, rx, start_words in plan:
+        starts = occurrences(text, start_words)
+        if starts:  # (every match starts with one of the start words: tried only there)
+            found.extend(Mention(var, m.start(), m.end()) for m in matches_at(rx, text, starts))
     if found:
         found.extend(Mention(None, m.start(), m.end()) for m in _BLOCKER_RE.finditer(text))
     found.sort(key=lambda m: (m.start, -(m.end - m.start)))

@@ -9,7 +9,9 @@ platelets but grams per litre for hemoglobin.
 from __future__ import annotations
 
 import re
-from dataclasses import dataclass
+from dataclasses import dataclass, field
+
+from pipeline.eligibility._text import matches_at, occurrences
 
 NUM = r"(?:\d{1,3}(?:,\d{3})+(?![\d,])|\d+(?:[.,]\d+)?|\.\d+)"
 
@@ -63,6 +65,8 @@ _CMP_ULN_RE = re.compile(
     r"(?:limits?|range)|\bwnl\b)"
 )
 
+_CMP_ULN_STARTS = ("<", ">", "within", "wnl")
+
 TIME_TO_DAYS = {
     "y": 365.25, "year": 365.25, "years": 365.25, "yr": 365.25, "yrs": 365.25,
     "mo": 30.4375, "mos": 30.4375, "month": 30.4375, "months": 30.4375,
@@ -92,13 +96,19 @@ class Qty:
     has_cmp: bool  # any explicit comparator, range or postfix; False = a bare number
     age_cue: bool = False
     is_range: bool = False
+    _kinds: frozenset[str | None] | None = field(default=None, init=False, repr=False, compare=False)
 
     @property
     def unit(self) -> Unit:
         return self.lo_unit if self.lo is not None else self.hi_unit
 
-    def kinds(self) -> set[str | None]:
-        return {u.kind for v, u in ((self.lo, self.lo_unit), (self.hi, self.hi_unit)) if v is not None}
+    def kinds(self) -> frozenset[str | None]:
+        """Unit kinds of the stated bounds (computed once: bounds and units never change)."""
+        k = self._kinds
+        if k is None:
+            k = self._kinds = frozenset(
+                u.kind for v, u in ((self.lo, self.lo_unit), (self.hi, self.hi_unit)) if v is not None)
+        return k
 
 
 def _num(s: str) -> float:
@@ -115,20 +125,34 @@ _UNIT_KINDS = ("uln", "pow", "kul", "perul", "umol", "mgdl", "gdl", "gl", "mlmin
 _UNIT_KIND_SET = frozenset(_UNIT_KINDS)
 
 
+# Units are never changed once made, so equal ones are shared rather than rebuilt per bound.
+_UNITS: dict[tuple[str, str | None, bool], Unit] = {}
+
+
+def _shared_unit(kind: str, detail: str | None = None, age_cue: bool = False) -> Unit:
+    key = (kind, detail, age_cue)
+    u = _UNITS.get(key)
+    if u is None:
+        u = Unit(kind, detail, age_cue=age_cue)
+        if len(_UNITS) < 10_000:
+            _UNITS[key] = u
+    return u
+
+
 def _unit(m: re.Match[str]) -> Unit:
     kind = m.lastgroup
     if kind not in _UNIT_KIND_SET:  # lastgroup is an inner group: find the outer one
         kind = next(k for k in _UNIT_KINDS if m.group(k) is not None)
     if kind == "time":
-        return Unit("time", m.group("tu"), age_cue=bool(m.group("old")))
+        return _shared_unit("time", m.group("tu"), bool(m.group("old")))
     if kind == "pow":
         den = re.sub(r"\s|\^", "", m.group("den"))
-        return Unit("pow", f"{m.group('exp')}/{den}")
+        return _shared_unit("pow", f"{m.group('exp')}/{den}")
     if kind == "mlmin":
-        return Unit("mlmin", "bsa" if "1" in m.group("mlmin")[6:] else None)
+        return _shared_unit("mlmin", "bsa" if "1" in m.group("mlmin")[6:] else None)
     if kind == "uln":
-        return Unit("uln", "above" if ">" in m.group("uln") else None)
-    return Unit(kind)
+        return _shared_unit("uln", "above" if ">" in m.group("uln") else None)
+    return _shared_unit(kind)
 
 
 _NO_UNIT = Unit(None)
@@ -213,7 +237,9 @@ def find_quantities(text: str) -> list[Qty]:
         last_end = p
         out.append(q)
     # "<= ULN", "within normal limits": every form names ULN or "normal" (or is "wnl").
-    uln_forms = _CMP_ULN_RE.finditer(text) if ("uln" in text or "normal" in text or "wnl" in text) else ()
+    # (every match starts with a comparator, "within" or "wnl": tried only there)
+    uln_forms = matches_at(_CMP_ULN_RE, text, occurrences(text, _CMP_ULN_STARTS)) \
+        if ("uln" in text or "normal" in text or "wnl" in text) else ()
     for m in uln_forms:
         if m.group("wnl"):
             q = Qty(m.start(), m.end(), None, None, 1.0, True, Unit("uln"), Unit("uln"), True)

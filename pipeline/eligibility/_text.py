@@ -169,11 +169,14 @@ def _replacements(orig: str, lowered: str, absent: int = 0) -> list[tuple[int, i
     if absent & HAS_COMPARATOR_WORDS or (
             not absent & NO_COMPARATOR_WORDS and any(a in lowered for a in _CMP_ANCHORS)):
         todo.append(("cmp", _CMP_WORD_RE))
-    if _SYMBOL_GATE_RE.search(lowered) is not None:
+    # (substring tests: the gates as regexes cost more than the passes they guard)
+    if ("<" in lowered or ">" in lowered or "=" in lowered) if not non_ascii \
+            else _SYMBOL_GATE_RE.search(lowered) is not None:
         todo.append(("cmp", _CMP_SYMBOL_RE))
     if non_ascii:
         todo.append(("ch", _CH_RE))
-    if _WS_GATE_RE.search(lowered) is not None:
+    if "  " in lowered or "\n" in lowered or "\t" in lowered or "\r" in lowered or "\f" in lowered \
+            or "\v" in lowered:  # = _WS_GATE_RE.search(lowered)
         todo.append(("ws", _WS_RE))
     found: list[tuple[int, int, str, str]] = []
     for kind, rx in todo:
@@ -197,18 +200,11 @@ def _replacements(orig: str, lowered: str, absent: int = 0) -> list[tuple[int, i
 class NormText:
     """Normalized lower-case text plus a map back to the original string."""
 
-    __slots__ = ("orig", "text", "_nstarts", "_ostarts", "_oends", "_same")
+    __slots__ = ("orig", "text", "_nstarts", "_ostarts", "_oends", "_same", "_one")
 
     def __init__(self, orig: str, absent: int = 0) -> None:
         """`absent`: NO_/HAS_NUMBER_WORDS, NO_/HAS_COMPARATOR_WORDS when the caller knows."""
         self.orig = orig
-        pieces: list[str] = []
-        nstarts: list[int] = []
-        ostarts: list[int] = []
-        oends: list[int] = []
-        same: list[bool] = []
-        npos = 0
-        opos = 0
         lowered = orig.lower()
         if len(lowered) != len(orig):  # rare: lower-casing changed the length; map char by char
             lowered = "".join(c.lower() if len(c.lower()) == 1 else c for c in orig)
@@ -217,8 +213,17 @@ class NormText:
             self.text = lowered
             self._nstarts, self._ostarts, self._oends, self._same = ([0], [0], [len(orig)], [True]) if orig \
                 else ([], [], [], [])
+            self._one = len(orig) if orig else -1
             return
+        self._one = -1
         # pieces of the output, alternately kept (same) and rewritten, with their offsets
+        pieces: list[str] = []
+        nstarts: list[int] = []
+        ostarts: list[int] = []
+        oends: list[int] = []
+        same: list[bool] = []
+        npos = 0
+        opos = 0
         for start, end, kind, g in reps:
             if start > opos:
                 pieces.append(lowered[opos:start])
@@ -267,6 +272,9 @@ class NormText:
 
     def to_orig(self, pos: int, *, end: bool = False) -> int:
         """Original offset for a normalized offset (span ends map to the end of a replacement)."""
+        n = self._one
+        if n >= 0:  # one unchanged piece: the identity, clamped to the end
+            return pos if pos < n else n
         if not self._nstarts:
             return 0
         i = bisect_right(self._nstarts, pos) - 1
@@ -280,6 +288,9 @@ class NormText:
     def from_orig(self, opos: int) -> int | None:
         """Normalized offset of original offset `opos` when the character there was kept (or
         starts a replacement), else None."""
+        n = self._one
+        if n >= 0:  # one unchanged piece
+            return opos if 0 <= opos < n else None
         if not self._ostarts:
             return None
         i = bisect_right(self._ostarts, opos) - 1
@@ -304,6 +315,8 @@ _PUNCT_RE = re.compile(r";|\.(?=\s|$)")
 
 def boundaries(text: str) -> list[int]:
     """Positions of clause boundaries, with 0 and len(text) as sentinels."""
+    if ";" not in text and "." not in text:  # (every boundary is one of them)
+        return [0, len(text)]
     out = [0]
     for m in _PUNCT_RE.finditer(text):
         i = m.start()
@@ -319,3 +332,36 @@ def clause_bounds(bounds: list[int], pos: int) -> tuple[int, int]:
     i = max(0, min(i, len(bounds) - 2))
     start = bounds[i] + (1 if i > 0 else 0)
     return start, bounds[i + 1]
+
+
+# --- regex scans from known start words ------------------------------------------------------
+# Python's re tries a pattern that does not start with a literal at every position (tens of
+# nanoseconds each); when every match of a pattern starts with one of a few words, trying it
+# only where those words occur (found with str.find) gives the same matches.
+
+
+def occurrences(text: str, words: tuple[str, ...]) -> list[int]:
+    """Every position where one of `words` occurs in `text` (unsorted, may repeat)."""
+    out: list[int] = []
+    find = text.find
+    for w in words:
+        i = find(w)
+        while i >= 0:
+            out.append(i)
+            i = find(w, i + 1)
+    return out
+
+
+def matches_at(rx: re.Pattern[str], text: str, positions: list[int]) -> list[re.Match[str]]:
+    """`list(rx.finditer(text))` when every match of `rx` starts at one of `positions` and
+    none is empty: the same leftmost, non-overlapping matches (`match` at a position still
+    sees the text before it, for lookbehinds and \\b)."""
+    out: list[re.Match[str]] = []
+    end = 0
+    for p in sorted(set(positions)) if len(positions) > 1 else positions:
+        if p >= end:
+            m = rx.match(text, p)
+            if m is not None:
+                out.append(m)
+                end = m.end()
+    return out

@@ -13,7 +13,7 @@ import re
 
 from pipeline.eligibility._common import Row
 from pipeline.eligibility._quantity import NUM, TIME_TO_DAYS
-from pipeline.eligibility._text import NormText, clause_bounds, trie_pattern
+from pipeline.eligibility._text import NormText, clause_bounds
 
 # (compiled once: these run per bound)
 _FORWARD_RE = re.compile(r"\s*(?:after|following)\b")
@@ -21,6 +21,9 @@ _FORWARD_RE = re.compile(r"\s*(?:after|following)\b")
 _UNITS = r"(?:years?|yrs?|months?|mos?|weeks?|wks?|days?|hours?|hrs?|wk)\b"
 _UNIT = r"(?P<u>years?|yrs?|months?|mos?|weeks?|wks?|days?|hours?|hrs?|wk)\b"
 _WINDOW_RE = re.compile(
+    # Every match starts with "w"/"i" (within, in the), a comparator or a number: the leading
+    # lookahead lets every other position fail at once (it halves the scan).
+    r"(?=[wi<>\d.])(?:"
     # "within (the last) 4 weeks", "in the past 6 months", "during the previous 3 years"
     r"(?P<within>\bwithin\s+(?:<=\s*|<\s*)?(?:the\s+)?(?:(?:last|past|previous|prior|preceding)\s+)?"
     r"|\bin\s+the\s+(?:(?:last|past|previous|prior|preceding)\s+)?(?=" + NUM + r"\s*" + _UNITS + r"\s*"
@@ -33,7 +36,7 @@ _WINDOW_RE = re.compile(
     # "30 days before inclusion", "2 weeks prior to screening"
     # (the lookahead lets every other position fail before the costlier lookbehinds run)
     r"|(?=[\d.])(?<![<>=\d.,]\s)(?<![<>=\d.,])(?P<n3>" + NUM + r")\s*(?P<u3>years?|yrs?|months?|mos?|weeks?|wks?|days?|hours?|hrs?)\b"
-    r"\s*(?:prior|before|preceding)\b"
+    r"\s*(?:prior|before|preceding)\b)"
 )
 
 _CATEGORIES: tuple[tuple[str, str], ...] = (
@@ -59,7 +62,7 @@ _CATEGORIES: tuple[tuple[str, str], ...] = (
      r"anti-?\s?tumou?r|anti-?\s?cancer|anti-?neoplastic|cancer\s+(?:treatment|therap)|"
      r"treatment\s+for\s+cancer|systemic\s+(?:treatment|therapy)\s+for\s+cancer|targeted\s+therap"),
 )
-_GATE_RE = re.compile(r"\b(?:within|in\s+the|prior|before|preceding|since|ago)\b")
+_GATE_RE = re.compile(r"(?=[wipbsa])\b(?:within|in\s+the|prior|before|preceding|since|ago)\b")  # (first letters)
 # Substrings every match of a category's pattern contains: a category whose words are all
 # absent is skipped without running its regex (most segments name one or two categories).
 _CATEGORY_WORDS: dict[str, tuple[str, ...]] = {
@@ -94,41 +97,75 @@ _CHRONIC_RE = re.compile(
     r">\s*\d+\s*(?:days?|weeks?)\s+(?:cumulative|of)|for\s+>\s*\d+\s*(?:days?|weeks?)|"
     r"\(\s*(?:>|longer\s+than)\s*\d+\s*(?:days?|weeks?)\s*\)|\blonger\s+than\s+\d+\s*(?:days?|weeks?)"
 )
+_PERMIT_WORDS = ("acceptable", "allowed", "permitted", "eligible", "priority")
 _NEG_RE = re.compile(r"^\W*(?:no|not|without|none|never)\b|\b(?:no|not|without)\s+(?:\w+\s+){0,3}$")
 _PARENS_RE = re.compile(r"\([^()]*\)")
 # Run-on registry text ("...transplant Prior multiple transfusions ... within 30 days") has no
 # punctuation between items; a capitalized word right after a lower-case one starts a new one.
 _SPACE_RE = re.compile(r"(?<=[a-z0-9)\]]) (?=[a-z]{2})")
 _LIST_CUT_RE = re.compile(r"\(?\s*\b(?:including|such\s+as|e\.g\.?|i\.e\.?|like)\b")
+_LIST_CUT_WORDS = ("including", "such", "e.g", "i.e", "like")
 _CLAUSE_CUT_RE = re.compile(r"\b(?:and|or)\s+(?:had|has|have|was|were|is|are)\b|:")
 
 
-# Which of the keywords and category words occur in a segment, found in one pass: a
-# lookahead trie reports, at every position, the longest word starting there; the shorter
-# words starting at the same place are its prefixes, added from a table -- together exactly
-# the words that are substrings of the segment (what `w in seg` for each would say).
+# Which of the keywords and category words occur in a segment.  Every word is lower-case
+# ASCII letters, so it occurs in a segment exactly when it occurs inside one of the
+# segment's maximal runs of a-z; the runs come from one bytes translation and split, and
+# each distinct run's words are worked out once (`_RUN_WORDS`, like the gate's word cache).
 _ALL_WORDS = sorted({*_KEYWORDS, *(w for ws in _CATEGORY_WORDS.values() for w in ws)})
-_WORDS_RE = re.compile("(?=(" + trie_pattern(_ALL_WORDS, literal_spaces=True) + "))")
-_PREFIXES = {w: frozenset(p for p in _ALL_WORDS if w.startswith(p)) for w in _ALL_WORDS}
+assert all(w.isascii() and w.isalpha() and w.islower() for w in _ALL_WORDS)
 _KEYWORD_SET = frozenset(_KEYWORDS)
+_LETTER_RUNS = bytes(c if 97 <= c <= 122 else 32 for c in range(256))  # a-z kept, all else separates
+_RUN_WORDS: dict[bytes, frozenset[str]] = {}
+_NO_WORDS: frozenset[str] = frozenset()
 
 
-def _words_in(seg: str) -> set[str]:
-    found: set[str] = set()
-    for w in set(_WORDS_RE.findall(seg)):
-        found |= _PREFIXES[w]
+def _run_words(run: bytes) -> frozenset[str]:
+    r = run.decode()
+    found = frozenset(w for w in _ALL_WORDS if w in r)
+    if len(_RUN_WORDS) >= 200_000:
+        _RUN_WORDS.clear()
+    _RUN_WORDS[run] = found
     return found
+
+
+def _words_in(seg: str) -> frozenset[str]:
+    """The words of `_ALL_WORDS` that are substrings of `seg`."""
+    runs = seg.encode("utf-8", "surrogatepass").translate(_LETTER_RUNS).split()
+    try:  # after warm-up every run is cached: C-level lookups and union
+        return _NO_WORDS.union(*map(_RUN_WORDS.__getitem__, runs))
+    except KeyError:
+        return _NO_WORDS.union(*(_RUN_WORDS.get(r) or _run_words(r) for r in runs))
+
+
+# words present -> the categories whose regexes may match (none without a keyword); segments
+# repeat few combinations of words.
+_CAT_PLANS: dict[frozenset[str], tuple[tuple[str, re.Pattern[str]], ...]] = {}
+
+
+def _cat_plan(present: frozenset[str]) -> tuple[tuple[str, re.Pattern[str]], ...]:
+    plan = () if present.isdisjoint(_KEYWORD_SET) else \
+        tuple((var, rx) for var, rx, words in _CAT_RES if not present.isdisjoint(words))
+    if len(_CAT_PLANS) >= 10_000:
+        _CAT_PLANS.clear()
+    _CAT_PLANS[present] = plan
+    return plan
+
+
+def _plan_of(seg: str) -> tuple[tuple[str, re.Pattern[str]], ...]:
+    """The category regexes that could match in `seg` -- or in any part of it."""
+    present = _words_in(seg)
+    plan = _CAT_PLANS.get(present)
+    return _cat_plan(present) if plan is None else plan
 
 
 def _categories(seg: str) -> list[tuple[str, int]]:
     """Categories named in `seg` with their positions, broader ones first when a list follows."""
-    present = _words_in(seg)
-    if present.isdisjoint(_KEYWORD_SET):
+    plan = _plan_of(seg)
+    if not plan:
         return []
     found: dict[str, int] = {}
-    for var, rx, words in _CAT_RES:
-        if present.isdisjoint(words):
-            continue
+    for var, rx in plan:
         m = rx.search(seg)
         if m:
             found[var] = m.start()
@@ -139,7 +176,8 @@ def _select(seg: str, seg_start: int) -> list[tuple[str, int]]:
     cats = _categories(seg)
     if not cats:
         return []
-    cut = _LIST_CUT_RE.search(seg)
+    # (every _LIST_CUT_RE match holds one of its words: most segments skip the regex)
+    cut = _LIST_CUT_RE.search(seg) if any(w in seg for w in _LIST_CUT_WORDS) else None
     if cut:  # "anti-tumor therapies, including chemotherapy, ...": keep the head category
         head = [c for c in cats if c[1] < cut.start()]
         if head:
@@ -201,12 +239,19 @@ def extract_washouts(nt: NormText, bounds: list[int], criterion_type: str) -> li
             inclusive = cmp.endswith("=")
         else:
             n, unit, lower, rel, inclusive = m.group("n3"), m.group("u3"), False, None, True
+        if not (rel and rel.startswith(("since", "from", "have"))) and not _plan_of(text[seg_start:m.start()]):
+            # The exposure is named before the window, in a part of this text: with no category
+            # word there, no category can be found ("severe infection within 4 weeks").
+            continue
         if _FORWARD_RE.match(text[m.end():m.end() + 12]):
             continue  # "within 1 year after infusion" looks forward, not back
-        if _PERMIT_RE.search(_PARENS_RE.sub(" ", text[cs:ce])):
+        clause = text[cs:ce]
+        # (every _PERMIT_RE match names one of the _PERMIT_WORDS: most clauses skip the regex)
+        if any(w in clause for w in _PERMIT_WORDS) and _PERMIT_RE.search(_PARENS_RE.sub(" ", clause)):
             continue  # permissions ("... is acceptable") and preferences state no washout
         seg_start = _run_on_start(nt, seg_start, m.start())
-        if _CHRONIC_RE.search(text[seg_start:m.start()]):
+        before = text[seg_start:m.start()]
+        if (">" in before or "longer" in before) and _CHRONIC_RE.search(before):  # (every match has one)
             continue  # "steroids for more than 28 days during the 6 months prior": not any use
         value = float(n.replace(",", "")) * TIME_TO_DAYS[unit.rstrip("s") if unit.rstrip("s") in TIME_TO_DAYS
                                                             else unit]

@@ -58,6 +58,8 @@ def _extract_rows(criterion_type: str, nt: NormText, parts: int = _gate.ALL) -> 
         parts = _gate.refine(parts, qtys)
     if parts & _gate.WASHOUTS and not _gate.has_time_window(text):
         parts &= ~_gate.WASHOUTS
+    if not parts:
+        return []
     consumed: set[int] = set()
     rows: list[Row] = []
 
@@ -82,6 +84,8 @@ def _extract_rows(criterion_type: str, nt: NormText, parts: int = _gate.ALL) -> 
         rows += extract_labs(nt, qtys, bounds, consumed)
     if parts & _gate.WASHOUTS:
         rows += extract_washouts(nt, bounds, criterion_type)
+    if len(rows) <= 1:
+        return rows  # (nothing to order, merge or deduplicate)
     rows.sort(key=lambda r: (r.start, r.end))
     rows = _merge_bounds(rows)
     seen: set[tuple[object, ...]] = set()
@@ -151,6 +155,12 @@ def analyze(criterion_type: str, text: str) -> tuple[tuple[Constraint, ...], tup
     parts, want_flags, hints = _gate.scan(text)
     if not parts and not want_flags:
         return (), ()
+    return _analyze_scanned(criterion_type, text, parts, want_flags, hints)
+
+
+def _analyze_scanned(criterion_type: str, text: str, parts: int, want_flags: bool,
+                     hints: int) -> tuple[tuple[Constraint, ...], tuple[str, ...]]:
+    """`analyze` after the gate passed (`parts` or `want_flags`)."""
     nt = NormText(text, hints)
     fl = item_flags(criterion_type, nt.text) if want_flags else ()
     if not parts:
@@ -174,7 +184,9 @@ def _item_texts(criteria: Sequence[Criterion]) -> list[tuple[Criterion, str | No
     while i < len(criteria):
         c = criteria[i]
         text = c.text
-        h = _HEADING_RE.match(text) if text.rstrip().endswith(":") else None
+        # (= text.rstrip().endswith(":"), without copying every item)
+        h = _HEADING_RE.match(text) if text.endswith(":") or (text[-1:].isspace() and text.rstrip().endswith(":")) \
+            else None
         if h:
             heading = (h.group(1), c.ordinal)
             out.append((c, text))
@@ -199,34 +211,55 @@ def _item_texts(criteria: Sequence[Criterion]) -> list[tuple[Criterion, str | No
 
 
 # Most items state nothing: their (immutable) empty profiles are shared, not rebuilt per item.
-_EMPTY: dict[tuple[str, int], CriterionProfile] = {}
+_EMPTY: dict[str, dict[int, CriterionProfile]] = {"inclusion": {}, "exclusion": {}}
 
 
 def _empty(criterion_type: str, ordinal: int) -> CriterionProfile:
-    key = (criterion_type, ordinal)
-    p = _EMPTY.get(key)
+    cache = _EMPTY.get(criterion_type)
+    p = cache.get(ordinal) if cache is not None else None
     if p is None:
         p = CriterionProfile(criterion_type, ordinal, (), ())
-        if len(_EMPTY) < 10_000:
-            _EMPTY[key] = p
+        if cache is not None and len(cache) < 5_000:
+            cache[ordinal] = p
     return p
 
 
 def profile_criteria(criteria: Iterable[Criterion]) -> tuple[CriterionProfile, ...]:
     """Constraints and flags for every criterion of one trial, in input order."""
     items = list(criteria)
+    inclusions: list[Criterion] = []
+    exclusions: list[Criterion] = []
+    exclusion_first = other = False
+    for c in items:
+        t = c.criterion_type
+        if t == "inclusion":
+            inclusions.append(c)
+            if exclusions:
+                exclusion_first = True
+        elif t == "exclusion":
+            exclusions.append(c)
+        else:
+            other = True
     out: list[CriterionProfile] = []
-    for ctype in ("inclusion", "exclusion"):
-        typed = [c for c in items if c.criterion_type == ctype]
+    scan = _gate.scan
+    for ctype, typed in (("inclusion", inclusions), ("exclusion", exclusions)):
+        if not typed:
+            continue
+        empties = _EMPTY[ctype]
         for c, text in _item_texts(typed):
-            if text is None:
-                out.append(_empty(c.criterion_type, c.ordinal))
-                continue
-            cons, fl = analyze(c.criterion_type, text)
-            out.append(CriterionProfile(c.criterion_type, c.ordinal, cons, fl) if cons or fl
-                       else _empty(c.criterion_type, c.ordinal))
-    if any(a.criterion_type == "exclusion" and b.criterion_type == "inclusion" for a, b in zip(items, items[1:])):
-        # (the usual input lists inclusions first and is already in output order)
+            if text:
+                parts, want_flags, hints = scan(text)
+                if parts or want_flags:
+                    cons, fl = _analyze_scanned(ctype, text, parts, want_flags, hints)
+                    if cons or fl:
+                        out.append(CriterionProfile(ctype, c.ordinal, cons, fl))
+                        continue
+            p = empties.get(c.ordinal)
+            out.append(p if p is not None else _empty(ctype, c.ordinal))
+    # (the usual input lists inclusions first and is already in output order; with only the
+    # two types, an exclusion before an inclusion means one right before an inclusion)
+    if exclusion_first if not other else \
+            any(a.criterion_type == "exclusion" and b.criterion_type == "inclusion" for a, b in zip(items, items[1:])):
         order = {(c.criterion_type, c.ordinal): i for i, c in enumerate(items)}
         out.sort(key=lambda p: order.get((p.criterion_type, p.ordinal), 0))
     return tuple(out)

@@ -11,7 +11,7 @@ from __future__ import annotations
 
 import re
 
-from pipeline.eligibility._text import trie_pattern
+from pipeline.eligibility._text import matches_at, occurrences, trie_pattern
 
 _NEG_BEFORE = r"\b(?:no|not|non|negative|without|nor|free\s+of|refrain\s+from|absence\s+of)\b[\s\-]*(?:[\w,()/.\-]+\s+){0,14}?"
 
@@ -67,20 +67,52 @@ _TEST_NEGATIVE_RE = re.compile(
     r"(?:pregnan\w*|h[il1]v|hepatitis\s*[bc]|hbv|hcv|hbsag|hbcab)[^.;]{0,60}?\b(?:are|is|be|was|were)\s+negative"
     r"|(?:pregnan\w*|h[il1]v)[\s\-]*(?:\w+[\s\-]+){0,2}(?:negative|seronegative)"
 )
+# Literals every match of a flag's mention regex starts with: the regex is tried only where
+# they occur (`matches_at`; `str.find` costs a fraction of a regex scan per character).
+_MENTION_STARTS: dict[str, tuple[str, ...]] = {
+    "pregnancy_or_breastfeeding": ("pregnan", "breast", "lactat", "nursing", "puerper", "β", "beta"),
+    "hiv": ("hiv", "hlv", "h1v", "human"),
+    "active_hepatitis_b": ("hepatitis", "hbv", "hbs", "hbc"),
+    "active_hepatitis_c": ("hepatitis", "hcv", "anti"),
+    "active_cns_involvement": ("cns", "central", "brain", "leptomeningeal", "meningeal", "intracranial"),
+    "prior_allogeneic_transplant": ("allo", "stem", "hematopoietic", "haematopoietic", "bone", "hsct"),
+    "prior_car_t_or_gene_modified_cell_therapy": ("car", "chimeric", "gene", "tcr"),
+    "uncontrolled_infection": ("active", "uncontrolled", "acute", "severe", "serious", "ongoing", "persistent",
+                               "systemic", "current"),
+}
+assert set(_MENTION_STARTS) == {flag for flag, *_ in _FLAG_SPECS}
+# keywords present -> the flags to test, with their start literals (few combinations repeat)
+_Step = tuple[str, re.Pattern[str], re.Pattern[str] | None, re.Pattern[str] | None, tuple[str, ...]]
+_PLANS: dict[frozenset[str], tuple[_Step, ...]] = {}
+
+
+def _plan(present: frozenset[str]) -> tuple[_Step, ...]:
+    plan = tuple((flag, rx, ib, ia, _MENTION_STARTS[flag]) for flag, kws, rx, ib, ia in _COMPILED
+                 if not present.isdisjoint(kws))
+    if len(_PLANS) >= 10_000:
+        _PLANS.clear()
+    _PLANS[present] = plan
+    return plan
+
+
 _TIMED_RE = re.compile(r"\bwithin\s+(?:the\s+)?(?:(?:last|past|previous)\s+)?\d|\bin\s+the\s+(?:last|past)\s+\d")
 
 
 def item_flags(criterion_type: str, text: str) -> tuple[str, ...]:
     """Flags raised by one criterion item (lower-cased/normalized text expected)."""
     out: list[str] = []
-    present = set(_KW_RE.findall(text))
+    present = frozenset(_KW_RE.findall(text))
     if not present:
         return ()
-    for flag, kws, rx, ign_before, ign_around in _COMPILED:
-        if present.isdisjoint(kws):
-            continue
+    plan = _PLANS.get(present)
+    if plan is None:
+        plan = _plan(present)
+    for flag, rx, ign_before, ign_around, starts in plan:
+        positions = occurrences(text, starts)
+        if not positions:
+            continue  # no match can start anywhere
         hit = False
-        for m in rx.finditer(text):
+        for m in matches_at(rx, text, positions):  # (every match starts with a start literal)
             before = text[max(0, m.start() - 120):m.start()]
             after = text[m.end():m.end() + 40]
             if ign_before is not None and ign_before.search(before):
