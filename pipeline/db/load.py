@@ -28,7 +28,7 @@ import pyarrow as pa
 
 from pipeline.db import history
 from pipeline.db.checks import BLOCKING_CHECKS, run_checks
-from pipeline.db.profiles import refresh_profiles
+from pipeline.db.profiles import PageProfiles, RefreshResult, pick_page_profiles, refresh_profiles
 from pipeline.db.dedup_store import write_dedup
 from pipeline.db.schema import (
     ALL_TABLES,
@@ -91,12 +91,17 @@ def page_rows(
     ])
 
 
-def page_record_rows(pages: Sequence[ParsedPage]) -> pa.Table:
-    return _table("page_records", [
-        {"page_id": p.page_id, "record": record_to_json(p.record)}
-        for p in pages
-        if p.record is not None and p.parse_status in ("ok", "partial")
-    ])
+def page_record_rows(pages: Sequence[ParsedPage], record_json: Mapping[str, str] | None = None) -> pa.Table:
+    """`record_json`: the records' JSON where the parse workers already made it (staged)."""
+    known = record_json or {}
+    ids: list[str] = []
+    texts: list[str] = []
+    for p in pages:
+        if p.record is not None and p.parse_status in ("ok", "partial"):
+            ids.append(p.page_id)
+            texts.append(known.get(p.page_id) or record_to_json(p.record))
+    return pa.table({"page_id": pa.array(ids, type=pa.string()), "record": pa.array(texts, type=pa.string())},
+                    schema=ARROW_SCHEMAS["page_records"])
 
 
 def _split_intervention(text: str) -> tuple[str | None, str | None]:
@@ -234,6 +239,9 @@ def load_batch(
     replaced_page_ids: Iterable[str] = (),
     parser_version: str | None = None,
     dedup: DedupRows | None = None,
+    record_json: Mapping[str, str] | None = None,
+    page_profiles: PageProfiles | None = None,
+    whole_warehouse: bool = True,
 ) -> LoadResult:
     """Write one batch atomically.
 
@@ -246,10 +254,16 @@ def load_batch(
         their pages to another trial when relinking).
     dedup: link index, record links, review candidates, aliases and field provenance of
         the relinked pages and trials (pipeline.relink), written in the same transaction.
+    record_json, page_profiles: what the parse workers already made for `new_pages` (the
+        records' JSON, their profiles: pipeline.parse_batches); the rows are the same without.
+    whole_warehouse: False between the batches of a rebuild -- presence, the profile
+        refresh's self-healing scan and the blocking checks, which all read the whole
+        warehouse, are left to the rebuild's last transaction (`finish_rebuild`); only the
+        batch's own trials are profiled.
     """
     frames: dict[str, pa.Table] = {
         "pages": page_rows(new_pages, page_trial_ids, parser_version),
-        "page_records": page_record_rows(new_pages),
+        "page_records": page_record_rows(new_pages, record_json),
         **golden_rows(trials),
     }
     written_ids = {t.trial_id for t in trials}
@@ -313,18 +327,26 @@ def load_batch(
         written["trial_history"] = history.write_timelines(
             conn, trial_timelines(conn, trials, new_pages)
         )
-        history.refresh_presence(conn)
+        if whole_warehouse:
+            history.refresh_presence(conn)
         checkpoint("load.golden_written")
         if dedup is not None:
             written.update(write_dedup(conn, dedup, [*written_ids, *stale]))
         # Eligibility and therapy profiles derive from the golden rows just written; made in
         # this transaction they commit (and are checked) with them.  The refresh finds stale
         # trials itself, so it also backfills a warehouse upgraded to the profile tables.
-        refreshed = refresh_profiles(conn, transaction=False)
+        precomputed = None
+        if page_profiles is not None and page_profiles.rows and trials:
+            records = {p.page_id: p.record for p in new_pages if p.record is not None}
+            precomputed = pick_page_profiles(
+                page_profiles, ((t.trial_id, t.record, t.page_ids) for t in trials), records)
+        refreshed = refresh_profiles(
+            conn, transaction=False, precomputed=precomputed,
+            scope=None if whole_warehouse else written_ids, gone=stale - written_ids)
         written.update({k: v for k, v in refreshed.rows_written.items() if v})
         # A batch with nothing in it cannot break integrity; skip the scans then.
-        touched = bool(new_pages or trials or stale or page_trial_ids or dedup
-                       or refreshed.trials_profiled or refreshed.trials_dropped)
+        touched = whole_warehouse and bool(new_pages or trials or stale or page_trial_ids or dedup
+                                           or refreshed.trials_profiled or refreshed.trials_dropped)
         failed = [o.summary for o in run_checks(conn, BLOCKING_CHECKS) if not o.passed] if touched else []
         if failed:
             raise LoadRefused("load refused, nothing written: " + "; ".join(failed))
@@ -344,3 +366,22 @@ def load_batch(
         trials_removed=removed,
         table_rows=table_counts(conn),
     )
+
+
+def finish_rebuild(conn: duckdb.DuckDBPyConnection) -> RefreshResult:
+    """The whole-warehouse steps the batches of a rebuild left out (`whole_warehouse=False`),
+    in one transaction: presence, the profile refresh's scan for stale trials, ages and
+    orphans, and the blocking checks -- a failure rolls this back and raises LoadRefused.
+    Writes nothing on a warehouse that is already up to date."""
+    conn.begin()
+    try:
+        history.refresh_presence(conn)
+        refreshed = refresh_profiles(conn, transaction=False)
+        failed = [o.summary for o in run_checks(conn, BLOCKING_CHECKS) if not o.passed]
+        if failed:
+            raise LoadRefused("load refused, nothing written: " + "; ".join(failed))
+        conn.commit()
+    except BaseException:
+        rollback_quietly(conn)
+        raise
+    return refreshed
