@@ -171,6 +171,12 @@ class StagedJson(Mapping[str, str]):
     def __getitem__(self, page_id: str) -> str:
         return self._column[self._rows[page_id]].as_py()
 
+    def take(self, page_ids: Sequence[str]) -> pa.Array:
+        """The JSON of `page_ids` (all staged), as one Arrow array: no Python strings."""
+        rows = pa.array([self._rows[pid] for pid in page_ids], type=pa.int64())
+        taken = self._column.take(rows)
+        return taken.combine_chunks() if isinstance(taken, pa.ChunkedArray) else taken
+
     def __iter__(self) -> Iterator[str]:
         return iter(self._rows)
 

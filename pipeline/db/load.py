@@ -95,12 +95,17 @@ def page_record_rows(pages: Sequence[ParsedPage], record_json: Mapping[str, str]
     """`record_json`: the records' JSON where the parse workers already made it (staged)."""
     known = record_json or {}
     ids: list[str] = []
-    texts: list[str] = []
+    texts: list[str | None] = []  # None: in `known`
     for p in pages:
         if p.record is not None and p.parse_status in ("ok", "partial"):
             ids.append(p.page_id)
-            texts.append(known.get(p.page_id) or record_to_json(p.record))
-    return pa.table({"page_id": pa.array(ids, type=pa.string()), "record": pa.array(texts, type=pa.string())},
+            texts.append(None if p.page_id in known else record_to_json(p.record))
+    take = getattr(known, "take", None)
+    if take is not None and all(t is None for t in texts):  # staged JSON straight from Arrow
+        records = take(ids)
+    else:
+        records = pa.array([t if t is not None else known[i] for i, t in zip(ids, texts)], type=pa.string())
+    return pa.table({"page_id": pa.array(ids, type=pa.string()), "record": records},
                     schema=ARROW_SCHEMAS["page_records"])
 
 
@@ -111,72 +116,47 @@ def _split_intervention(text: str) -> tuple[str | None, str | None]:
     return (code, name.strip() or None) if code else (None, None)
 
 
+# `trials` columns that are TrialRecord fields of the same name, in the table's order.
+_RECORD_COLUMNS: tuple[str, ...] = ARROW_SCHEMAS["trials"].names[1:28]
+
+
 def golden_rows(trials: Sequence[LinkedTrial]) -> dict[str, pa.Table]:
-    """Arrow tables for every golden table, for the given trials."""
-    rows: dict[str, list[dict[str, object]]] = {t: [] for t in GOLDEN_TABLES}
+    """Arrow tables for every golden table, for the given trials.  Rows are built as tuples in
+    each table's column order and turned into columns at the end (no dict per row)."""
+    rows: dict[str, list[tuple[object, ...]]] = {t: [] for t in GOLDEN_TABLES}
+    no_times = (None,) * len(TRIAL_TIME_COLUMNS)  # filled after the insert
+    trial_rows, identifiers, conditions, keywords = rows["trials"], rows["identifiers"], rows["conditions"], rows["keywords"]
+    interventions, arms, arm_interventions = rows["interventions"], rows["arms"], rows["arm_interventions"]
+    criteria, contacts, locations = rows["criteria"], rows["contacts"], rows["locations"]
     for trial in trials:
         r = trial.record
         tid = trial.trial_id
-        rows["trials"].append({
-            "trial_id": tid, "nct_id": r.nct_id, "brief_title": r.brief_title,
-            "official_title": r.official_title, "acronym": r.acronym,
-            "lead_sponsor": r.lead_sponsor, "overall_status": r.overall_status,
-            "phases": list(r.phases), "study_type": r.study_type, "enrollment": r.enrollment,
-            "enrollment_type": r.enrollment_type, "sex": r.sex, "min_age": r.min_age,
-            "max_age": r.max_age, "min_age_years": r.min_age_years,
-            "max_age_years": r.max_age_years, "healthy_volunteers": r.healthy_volunteers,
-            "brief_summary": r.brief_summary, "detailed_description": r.detailed_description,
-            "primary_purpose": r.primary_purpose, "allocation": r.allocation,
-            "intervention_model": r.intervention_model, "masking": r.masking,
-            "start_date": r.start_date, "primary_completion_date": r.primary_completion_date,
-            "completion_date": r.completion_date, "first_submitted_date": r.first_submitted_date,
-            "last_update_date": r.last_update_date, "funder_types": list(r.funder_types),
-            "sources": list(trial.sources), "page_count": len(trial.page_ids),
-            "best_page_id": trial.page_ids[0] if trial.page_ids else None,
-        })
-        for pos, ident in enumerate(r.identifiers, 1):
-            rows["identifiers"].append({
-                "trial_id": tid, "position": pos, "id_type": ident.id_type,
-                "id_value": ident.id_value,
-            })
-        for pos, name in enumerate(r.conditions, 1):
-            rows["conditions"].append({"trial_id": tid, "position": pos, "name": name})
-        for pos, keyword in enumerate(r.keywords, 1):
-            rows["keywords"].append({"trial_id": tid, "position": pos, "keyword": keyword})
-        for pos, item in enumerate(r.interventions, 1):
-            rows["interventions"].append({
-                "trial_id": tid, "position": pos, "intervention_type": item.intervention_type,
-                "name": item.name, "description": item.description,
-            })
+        trial_rows.append((
+            tid, *(getattr(r, name) for name in _RECORD_COLUMNS), r.funder_types, trial.sources,
+            len(trial.page_ids), trial.page_ids[0] if trial.page_ids else None, *no_times,
+        ))
+        identifiers.extend((tid, pos, i.id_type, i.id_value) for pos, i in enumerate(r.identifiers, 1))
+        conditions.extend((tid, pos, name) for pos, name in enumerate(r.conditions, 1))
+        keywords.extend((tid, pos, keyword) for pos, keyword in enumerate(r.keywords, 1))
+        interventions.extend((tid, pos, i.intervention_type, i.name, i.description)
+                             for pos, i in enumerate(r.interventions, 1))
         for pos, arm in enumerate(r.arms, 1):
-            rows["arms"].append({
-                "trial_id": tid, "position": pos, "label": arm.label, "arm_type": arm.arm_type,
-                "description": arm.description, "interventions": list(arm.interventions),
-            })
+            arms.append((tid, pos, arm.label, arm.arm_type, arm.description, arm.interventions))
             for ipos, text in enumerate(arm.interventions, 1):
                 kind, name = _split_intervention(text)
-                rows["arm_interventions"].append({
-                    "trial_id": tid, "arm_position": pos, "arm_label": arm.label,
-                    "position": ipos, "intervention": text, "intervention_type": kind,
-                    "intervention_name": name,
-                })
-        for c in r.criteria:
-            rows["criteria"].append({
-                "trial_id": tid, "criterion_type": c.criterion_type, "ordinal": c.ordinal,
-                "parent_ordinal": c.parent_ordinal, "text": c.text,
-            })
-        for pos, c in enumerate(r.contacts, 1):
-            rows["contacts"].append({
-                "trial_id": tid, "position": pos, "role": c.role, "name": c.name,
-                "credentials": c.credentials, "affiliation": c.affiliation, "phone": c.phone,
-                "email": c.email, "title": c.title,
-            })
-        for pos, loc in enumerate(r.locations, 1):
-            rows["locations"].append({
-                "trial_id": tid, "position": pos, "facility": loc.facility, "city": loc.city,
-                "state": loc.state, "country": loc.country, "status": loc.status,
-            })
-    return {name: _table(name, table_rows) for name, table_rows in rows.items()}
+                arm_interventions.append((tid, pos, arm.label, ipos, text, kind, name))
+        criteria.extend((tid, c.criterion_type, c.ordinal, c.parent_ordinal, c.text) for c in r.criteria)
+        contacts.extend((tid, pos, c.role, c.name, c.credentials, c.affiliation, c.phone, c.email, c.title)
+                        for pos, c in enumerate(r.contacts, 1))
+        locations.extend((tid, pos, loc.facility, loc.city, loc.state, loc.country, loc.status)
+                         for pos, loc in enumerate(r.locations, 1))
+    return {name: _tuples_table(name, table_rows) for name, table_rows in rows.items()}
+
+
+def _tuples_table(name: str, rows: list[tuple[object, ...]]) -> pa.Table:
+    schema = ARROW_SCHEMAS[name]
+    columns = list(zip(*rows)) if rows else [()] * len(schema)
+    return pa.table([pa.array(col, type=f.type) for col, f in zip(columns, schema, strict=True)], schema=schema)
 
 
 def _table(name: str, rows: list[dict[str, object]]) -> pa.Table:
