@@ -6,8 +6,12 @@ objects or files -- and:
 1. parses them in shards on `workers` processes (`pipeline.parse_batches.stage`), each shard
    landing as a Parquet file in the staging folder;
 2. meanwhile, in this process, reads the staged shards back in shard order and, every
-   `load_pages` pages, links and loads them through `pipeline.run.load_parsed` -- the same
-   link and load as every other run, one transaction per batch.
+   `load_pages` pages, links and loads them with `pipeline.run.plan_links` / `load_plan` --
+   the same link and load as every other run, one transaction per batch -- taking the
+   records' JSON and the pages' eligibility and therapy profiles as the workers staged them
+   (`pipeline.db.profiles`: the rows are those the loader would make), and leaving what
+   scans the whole warehouse (presence, the stale-profile scan, the blocking checks) to the
+   last transaction.
 
 Memory is bounded by the batch sizes, not by the corpus: at most `load_pages` parsed pages
 are held here, and each worker holds one shard.  Pages the warehouse already has from the
