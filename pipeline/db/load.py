@@ -17,6 +17,7 @@ LoadRefused instead of landing.
 
 from __future__ import annotations
 
+import dataclasses
 import datetime as dt
 import os
 import time
@@ -39,7 +40,7 @@ from pipeline.db.schema import (
 )
 from pipeline.faults import checkpoint, rollback_quietly
 from pipeline.link import LinkedTrial, LinkPage
-from pipeline.models import ParsedPage
+from pipeline.models import ParsedPage, TrialRecord
 from pipeline.relink import DedupRows
 from pipeline.serialize import record_to_json
 from pipeline.vocab import to_code
@@ -116,8 +117,12 @@ def _split_intervention(text: str) -> tuple[str | None, str | None]:
     return (code, name.strip() or None) if code else (None, None)
 
 
-# `trials` columns that are TrialRecord fields of the same name, in the table's order.
-_RECORD_COLUMNS: tuple[str, ...] = ARROW_SCHEMAS["trials"].names[1:28]
+# `trials` columns that are TrialRecord fields of the same name, in the table's order; the
+# tuples golden_rows builds follow this layout (checked here, so a schema change fails loudly).
+_RECORD_COLUMNS: tuple[str, ...] = tuple(
+    n for n in ARROW_SCHEMAS["trials"].names if n in {f.name for f in dataclasses.fields(TrialRecord)})
+assert ARROW_SCHEMAS["trials"].names == [
+    "trial_id", *_RECORD_COLUMNS, "sources", "page_count", "best_page_id", *TRIAL_TIME_COLUMNS]
 
 
 def golden_rows(trials: Sequence[LinkedTrial]) -> dict[str, pa.Table]:
@@ -132,7 +137,7 @@ def golden_rows(trials: Sequence[LinkedTrial]) -> dict[str, pa.Table]:
         r = trial.record
         tid = trial.trial_id
         trial_rows.append((
-            tid, *(getattr(r, name) for name in _RECORD_COLUMNS), r.funder_types, trial.sources,
+            tid, *(getattr(r, name) for name in _RECORD_COLUMNS), trial.sources,
             len(trial.page_ids), trial.page_ids[0] if trial.page_ids else None, *no_times,
         ))
         identifiers.extend((tid, pos, i.id_type, i.id_value) for pos, i in enumerate(r.identifiers, 1))
