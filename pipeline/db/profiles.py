@@ -228,7 +228,9 @@ def profile_rows(inputs: Sequence[TrialInputs]) -> dict[str, pa.Table]:
 # golden record's -- the same function of the same inputs, hence the same rows.  A trial with
 # no such page among the batch's (inputs mixed from several pages, pages loaded earlier) is
 # profiled by the loader as before.  The staged columns carry the extractor versions that made
-# them, so a worker running other extractor code is never trusted.
+# them, so a worker running other extractor code is never trusted.  (The loader compares the
+# records it decoded from the staged JSON; that they equal the records the worker profiled is
+# the serializer's exact round trip, tests/test_parse_batches.py.)
 
 PROFILE_VERSIONS = f"{EXTRACTOR_VERSION}/{PROFILER_VERSION}"
 _PAGE_ROW_TABLES: tuple[str, ...] = ("eligibility_constraints", "eligibility_flags", "therapies", "dose_levels")
