@@ -24,7 +24,7 @@ import multiprocessing as mp
 import os
 import resource
 import time
-from collections.abc import Iterable, Iterator, Sequence
+from collections.abc import Iterable, Iterator, Mapping, Sequence
 from concurrent.futures import Executor, ProcessPoolExecutor
 from dataclasses import dataclass
 from pathlib import Path
@@ -33,6 +33,7 @@ from urllib.parse import unquote, urlparse
 import pyarrow as pa
 import pyarrow.parquet as pq
 
+from pipeline.db.profiles import PAGE_PROFILE_FIELDS, page_profile_columns
 from pipeline.ingest import UnreadableFile, page_id_for, raw_page_from_bytes, read_page_file
 from pipeline.models import ParsedPage, RawPage
 from pipeline.rawstore import RawStore, RawStoreError
@@ -50,6 +51,9 @@ STAGED_SCHEMA = pa.schema([
     ("parse_error", pa.string()),
     ("warnings", pa.list_(pa.string())),
     ("record", pa.string()),  # TrialRecord JSON (pipeline.serialize), null when rejected
+    # the page's eligibility and therapy profiles (pipeline.db.profiles), so the single
+    # writer only picks them up; null when not made (rejected pages, `parse_pages` batches)
+    *PAGE_PROFILE_FIELDS,
 ])
 
 
@@ -112,8 +116,13 @@ def read_ref(ref: PageRef, store: RawStore | None) -> RawPage | UnreadableFile:
 
 # --- parsed pages <-> Arrow ---------------------------------------------------------------
 
-def parsed_table(pages: Iterable[ParsedPage]) -> pa.Table:
+def parsed_table(pages: Iterable[ParsedPage], *, profiles: bool = False) -> pa.Table:
+    """The pages as STAGED_SCHEMA rows; `profiles`: also profile every linkable page."""
+    pages = list(pages)
     cols: dict[str, list] = {name: [] for name in STAGED_SCHEMA.names}
+    linkable = [p.record if p.record is not None and p.parse_status in ("ok", "partial") else None
+                for p in pages]
+    cols.update(page_profile_columns(linkable if profiles else [None] * len(pages)))
     for p in pages:
         cols["page_id"].append(p.page_id)
         cols["url"].append(p.url)
@@ -127,9 +136,13 @@ def parsed_table(pages: Iterable[ParsedPage]) -> pa.Table:
     return pa.table(cols, schema=STAGED_SCHEMA)
 
 
+_PAGE_COLUMNS = ("page_id", "url", "source", "content_sha256", "fetched_at", "parse_status",
+                 "parse_error", "warnings", "record")
+
+
 def pages_from_table(table: pa.Table) -> list[ParsedPage]:
     out = []
-    for row in table.to_pylist():
+    for row in table.select(list(_PAGE_COLUMNS)).to_pylist():
         record = row["record"]
         out.append(ParsedPage(
             page_id=row["page_id"], url=row["url"], source=row["source"],
@@ -139,6 +152,36 @@ def pages_from_table(table: pa.Table) -> list[ParsedPage]:
             warnings=tuple(row["warnings"] or ()),
         ))
     return out
+
+
+class StagedJson(Mapping[str, str]):
+    """page_id -> the record JSON a worker staged, read from the Arrow column on demand (the
+    loader stores it in `page_records` as it is, instead of encoding the record again)."""
+
+    def __init__(self, column: pa.ChunkedArray | pa.Array, rows: Mapping[str, int]):
+        self._column = column
+        self._rows = rows
+
+    @classmethod
+    def of(cls, table: pa.Table) -> StagedJson:
+        ids = table.column("page_id").to_pylist()
+        valid = table.column("record").is_valid().to_pylist()
+        return cls(table.column("record"), {pid: i for i, (pid, ok) in enumerate(zip(ids, valid)) if ok})
+
+    def __getitem__(self, page_id: str) -> str:
+        return self._column[self._rows[page_id]].as_py()
+
+    def take(self, page_ids: Sequence[str]) -> pa.Array:
+        """The JSON of `page_ids` (all staged), as one Arrow array: no Python strings."""
+        rows = pa.array([self._rows[pid] for pid in page_ids], type=pa.int64())
+        taken = self._column.take(rows)
+        return taken.combine_chunks() if isinstance(taken, pa.ChunkedArray) else taken
+
+    def __iter__(self) -> Iterator[str]:
+        return iter(self._rows)
+
+    def __len__(self) -> int:
+        return len(self._rows)
 
 
 def _naive_utc(value: dt.datetime | None) -> dt.datetime | None:
@@ -158,8 +201,12 @@ def write_staged(table: pa.Table, path: str | os.PathLike[str]) -> None:
     os.replace(tmp, target)
 
 
+def read_staged_table(path: str | os.PathLike[str]) -> pa.Table:
+    return pq.read_table(path, schema=STAGED_SCHEMA)
+
+
 def read_staged(path: str | os.PathLike[str]) -> list[ParsedPage]:
-    return pages_from_table(pq.read_table(path, schema=STAGED_SCHEMA))
+    return pages_from_table(read_staged_table(path))
 
 
 # --- parse ------------------------------------------------------------------------------
@@ -179,7 +226,7 @@ def parse_shard(shard: Shard, raw_root: str | None, staging: str | os.PathLike[s
     attempted = dt.datetime(1970, 1, 1)
     pages = parse_items((read_ref(r, store) for r in shard.refs), attempted)
     path = staged_path(staging, shard.index)
-    write_staged(parsed_table(pages), path)
+    write_staged(parsed_table(pages, profiles=True), path)
     counts: dict[str, int] = {}
     for p in pages:
         counts[p.parse_status] = counts.get(p.parse_status, 0) + 1

@@ -6,8 +6,12 @@ objects or files -- and:
 1. parses them in shards on `workers` processes (`pipeline.parse_batches.stage`), each shard
    landing as a Parquet file in the staging folder;
 2. meanwhile, in this process, reads the staged shards back in shard order and, every
-   `load_pages` pages, links and loads them through `pipeline.run.load_parsed` -- the same
-   link and load as every other run, one transaction per batch.
+   `load_pages` pages, links and loads them with `pipeline.run.plan_links` / `load_plan` --
+   the same link and load as every other run, one transaction per batch -- taking the
+   records' JSON and the pages' eligibility and therapy profiles as the workers staged them
+   (`pipeline.db.profiles`: the rows are those the loader would make), and leaving what
+   scans the whole warehouse (presence, the stale-profile scan, the blocking checks) to the
+   last transaction.
 
 Memory is bounded by the batch sizes, not by the corpus: at most `load_pages` parsed pages
 are held here, and each worker holds one shard.  Pages the warehouse already has from the
@@ -28,10 +32,13 @@ from dataclasses import dataclass, field
 from pathlib import Path
 
 import duckdb
+import pyarrow as pa
 
 from pipeline import run
+from pipeline.db.load import finish_rebuild
+from pipeline.db.profiles import PageProfiles
 from pipeline.models import ParsedPage
-from pipeline.parse_batches import DEFAULT_SHARD_PAGES, PageRef, read_staged, stage
+from pipeline.parse_batches import DEFAULT_SHARD_PAGES, PageRef, StagedJson, pages_from_table, read_staged_table, stage
 
 DEFAULT_LOAD_PAGES = 10_000  # pages per load transaction (~48 KB per parsed page in memory)
 
@@ -46,7 +53,9 @@ class StageTimes:
     parse_cpu_s: float = 0.0  # summed over workers
     read_staged_s: float = 0.0  # Parquet -> ParsedPage
     link_s: float = 0.0  # stored pages + plan_links
-    load_s: float = 0.0  # load_plan: rows, history, checks, profiles
+    load_s: float = 0.0  # load_plan: rows, history, profiles (+ checks in the last batch)
+    finish_s: float = 0.0  # whole-warehouse steps once at the end (finish_rebuild), in load_s too
+    loader_cpu_s: float = 0.0  # CPU time of the loader process (waiting excluded): its true cost
 
     def as_dict(self) -> dict[str, float]:
         return {k: getattr(self, k) for k in self.__slots__}  # type: ignore[attr-defined]
@@ -73,7 +82,14 @@ def _peak(who: int) -> int:
 class StagedLoader:
     """The single writer's side: parsed pages in, one link + load transaction per
     `load_pages` pages out.  Pages the warehouse already has from the current parser version,
-    or seen earlier in this run, are skipped."""
+    or seen earlier in this run, are skipped.
+
+    The loader does as little per page as it can: the workers staged each page's record JSON
+    and profiles, so a batch's load mostly inserts them; and what reads the whole warehouse
+    (presence, the profile refresh's stale scan, the blocking checks) runs once, in the last
+    transaction (`finish()`), not in every batch.  The last transaction therefore checks the
+    integrity of everything the rebuild wrote; should it fail, it rolls back alone (earlier
+    batches stay) and raises LoadRefused."""
 
     def __init__(self, conn: duckdb.DuckDBPyConnection, *, load_pages: int = DEFAULT_LOAD_PAGES,
                  warehouse_label: str | os.PathLike[str] = "", keep_summaries: bool = False,
@@ -87,19 +103,37 @@ class StagedLoader:
         self.statuses: Counter[str] = Counter()
         self.summaries: list[run.RunSummary] = []
         self.pending: list[ParsedPage] = []
+        self.pending_tables: list[pa.Table] = []  # the staged rows of `pending`
         self.seen: set[str] = set()
         self.loaded = self.skipped = self.batches = 0
+        self.finished = False  # the last load covered the whole warehouse
 
     def add_staged(self, path: str | os.PathLike[str]) -> None:
         t0 = time.perf_counter()
-        self.pending.extend(read_staged(path))
+        table = read_staged_table(path)
+        self.pending.extend(pages_from_table(table))
+        self.pending_tables.append(table)
         self.times.read_staged_s += time.perf_counter() - t0
         if len(self.pending) >= self.load_pages:
             self.flush()
 
-    def flush(self) -> None:
+    def finish(self) -> None:
+        """Load what is pending, as the last transaction: it also runs the whole-warehouse
+        steps (or, when there is nothing left to load, `finish_rebuild` does)."""
+        self.flush(last=True)
+        if not self.finished:
+            t0 = time.perf_counter()
+            finish_rebuild(self.conn)
+            elapsed = time.perf_counter() - t0
+            self.times.finish_s += elapsed
+            self.times.load_s += elapsed
+            self.finished = True
+
+    def flush(self, *, last: bool = False) -> None:
         if not self.pending:
             return
+        staged = pa.concat_tables(self.pending_tables) if self.pending_tables else None
+        self.pending_tables = []
         stored = run.stored_parser_versions(self.conn, (p.page_id for p in self.pending))
         fresh: list[ParsedPage] = []
         reparsed: list[str] = []
@@ -114,12 +148,16 @@ class StagedLoader:
         self.pending = []
         if not fresh:
             return
-        batch = run.ParseBatch(pages_read=len(fresh), skipped_known=0, pages=tuple(fresh),
-                               reparsed=tuple(reparsed))
+        batch = run.ParseBatch(
+            pages_read=len(fresh), skipped_known=0, pages=tuple(fresh), reparsed=tuple(reparsed),
+            record_json=StagedJson.of(staged) if staged is not None else None,
+            profiles=PageProfiles.of(staged) if staged is not None else None,
+        )
         t0 = time.perf_counter()
         plan = run.plan_links(self.conn, batch)
         t1 = time.perf_counter()
-        result = run.load_plan(self.conn, plan)
+        result = run.load_plan(self.conn, plan, whole_warehouse=last)
+        self.finished = last
         t2 = time.perf_counter()
         self.times.link_s += t1 - t0
         self.times.load_s += t2 - t1
@@ -145,6 +183,7 @@ def rebuild(
     """Parse `refs` on `workers` processes and load them into the warehouse on `conn`."""
     times = StageTimes()
     started = time.perf_counter()
+    cpu_started = time.process_time()
     own_staging = staging is None
     folder = Path(tempfile.mkdtemp(prefix="trials-staging-")) if staging is None else Path(staging)
     folder.mkdir(parents=True, exist_ok=True)
@@ -164,11 +203,12 @@ def rebuild(
             worker_peak = max(worker_peak, staged.peak_rss) if workers > 1 else 0
             loader.add_staged(staged.path)
             Path(staged.path).unlink(missing_ok=True)  # its pages are loaded or pending
-        loader.flush()
+        loader.finish()
     finally:
         if own_staging:
             shutil.rmtree(folder, ignore_errors=True)
     times.total_s = time.perf_counter() - started
+    times.loader_cpu_s = time.process_time() - cpu_started
     return _result(loader, len(refs), worker_peak)
 
 
@@ -178,14 +218,16 @@ def load_staged(
 ) -> RebuildResult:
     """Load staged batches written elsewhere (Dagster steps, other machines), in order."""
     started = time.perf_counter()
+    cpu_started = time.process_time()
     loader = StagedLoader(conn, load_pages=load_pages, warehouse_label=warehouse_label)
     pages = 0
     for path in paths:
         before = len(loader.pending) + loader.loaded + loader.skipped
         loader.add_staged(path)
         pages += len(loader.pending) + loader.loaded + loader.skipped - before
-    loader.flush()
+    loader.finish()
     loader.times.total_s = time.perf_counter() - started
+    loader.times.loader_cpu_s = time.process_time() - cpu_started
     return _result(loader, pages, 0)
 
 

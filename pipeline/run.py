@@ -21,6 +21,7 @@ import duckdb
 from pipeline import parse, runlog
 from pipeline.db.connection import open_warehouse
 from pipeline.db.load import LoadResult, load_batch, naive_utc
+from pipeline.db.profiles import PageProfiles
 from pipeline.db.schema import ALL_TABLES, invalid_codes
 from pipeline.faults import checkpoint
 from pipeline.ingest import UnreadableFile, page_id_for, raw_page_from_bytes, read_pages
@@ -69,6 +70,10 @@ class ParseBatch:
     skipped_known: int  # already in the warehouse, or repeated within this run
     pages: tuple[ParsedPage, ...]
     reparsed: tuple[str, ...] = ()  # page_ids among `pages` stored before by an older parser
+    # What parse workers already made for `pages` (pipeline.parse_batches staged batches): the
+    # records' JSON and the pages' profiles; the load's rows are the same without them.
+    record_json: Mapping[str, str] | None = None
+    profiles: PageProfiles | None = None
 
 
 @dataclass(frozen=True, slots=True)
@@ -275,7 +280,9 @@ def plan_links(
 
 # --- load -------------------------------------------------------------------------------
 
-def load_plan(conn: duckdb.DuckDBPyConnection, plan: LinkPlan) -> LoadResult:
+def load_plan(conn: duckdb.DuckDBPyConnection, plan: LinkPlan, *, whole_warehouse: bool = True) -> LoadResult:
+    """Load one linked batch; `whole_warehouse=False` between the batches of a rebuild (see
+    `pipeline.db.load.load_batch`)."""
     result = load_batch(
         conn,
         new_pages=plan.batch.pages,
@@ -285,6 +292,9 @@ def load_plan(conn: duckdb.DuckDBPyConnection, plan: LinkPlan) -> LoadResult:
         replaced_page_ids=plan.batch.reparsed,
         parser_version=current_parser_version(),
         dedup=plan.dedup if plan.dedup and not plan.dedup.empty else None,
+        record_json=plan.batch.record_json,
+        page_profiles=plan.batch.profiles,
+        whole_warehouse=whole_warehouse,
     )
     # (eligibility and therapy profiles are refreshed inside the load's transaction)
     return result

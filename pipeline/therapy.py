@@ -326,9 +326,13 @@ def profile_interventions(
         modalities.append(mod)
         if mod != "other":
             cell_idx.append(len(modalities) - 1)
-    trial_doses = dose_levels(context)
-    schedule = infusion_schedule(context)
-    design = escalation_design(context)
+    trial_doses: tuple[DoseLevel, ...] = ()
+    schedule: tuple[str, ...] = ()
+    design: tuple[str, ...] = ()
+    if cell_idx:  # the trial-wide readings only serve cell-therapy profiles: most trials have none
+        trial_doses = dose_levels(context)
+        schedule = infusion_schedule(context)
+        design = escalation_design(context)
     out: list[TherapyProfile] = []
     for i, ((t, name, desc), mod) in enumerate(zip(ivs, modalities)):
         own = _join(name, desc).lower()

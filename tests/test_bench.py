@@ -10,7 +10,7 @@ from pipeline.devtools import bench
 EXPECTED = (
     "bare lxml.html parse, pages/s per core",
     "parse+extract+staged record, pages/s per core",
-    "... + eligibility constraints, pages/s per core",
+    "... + eligibility constraints and therapy profiles (as a worker stages them), pages/s per core",
     "ratio bare lxml / pipeline",
     "constraint extraction / parse_page time",
     "1 worker, pages/s",
@@ -19,6 +19,7 @@ EXPECTED = (
     "full rebuild 20 pages -> 10 trials",
     "full rebuild 40 pages -> 20 trials",
     "stages: parse wait / read staged / link / load",
+    "loader CPU, ms per page",
     "peak memory: loader + workers",
     "time per page, 40 vs 20 pages",
     "extrapolated rebuild of 1,100,000 pages",

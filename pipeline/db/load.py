@@ -17,6 +17,7 @@ LoadRefused instead of landing.
 
 from __future__ import annotations
 
+import dataclasses
 import datetime as dt
 import os
 import time
@@ -28,7 +29,7 @@ import pyarrow as pa
 
 from pipeline.db import history
 from pipeline.db.checks import BLOCKING_CHECKS, run_checks
-from pipeline.db.profiles import refresh_profiles
+from pipeline.db.profiles import PageProfiles, RefreshResult, pick_page_profiles, refresh_profiles
 from pipeline.db.dedup_store import write_dedup
 from pipeline.db.schema import (
     ALL_TABLES,
@@ -39,7 +40,7 @@ from pipeline.db.schema import (
 )
 from pipeline.faults import checkpoint, rollback_quietly
 from pipeline.link import LinkedTrial, LinkPage
-from pipeline.models import ParsedPage
+from pipeline.models import ParsedPage, TrialRecord
 from pipeline.relink import DedupRows
 from pipeline.serialize import record_to_json
 from pipeline.vocab import to_code
@@ -91,12 +92,22 @@ def page_rows(
     ])
 
 
-def page_record_rows(pages: Sequence[ParsedPage]) -> pa.Table:
-    return _table("page_records", [
-        {"page_id": p.page_id, "record": record_to_json(p.record)}
-        for p in pages
-        if p.record is not None and p.parse_status in ("ok", "partial")
-    ])
+def page_record_rows(pages: Sequence[ParsedPage], record_json: Mapping[str, str] | None = None) -> pa.Table:
+    """`record_json`: the records' JSON where the parse workers already made it (staged)."""
+    known = record_json or {}
+    ids: list[str] = []
+    texts: list[str | None] = []  # None: in `known`
+    for p in pages:
+        if p.record is not None and p.parse_status in ("ok", "partial"):
+            ids.append(p.page_id)
+            texts.append(None if p.page_id in known else record_to_json(p.record))
+    take = getattr(known, "take", None)
+    if take is not None and all(t is None for t in texts):  # staged JSON straight from Arrow
+        records = take(ids)
+    else:
+        records = pa.array([t if t is not None else known[i] for i, t in zip(ids, texts)], type=pa.string())
+    return pa.table({"page_id": pa.array(ids, type=pa.string()), "record": records},
+                    schema=ARROW_SCHEMAS["page_records"])
 
 
 def _split_intervention(text: str) -> tuple[str | None, str | None]:
@@ -106,72 +117,51 @@ def _split_intervention(text: str) -> tuple[str | None, str | None]:
     return (code, name.strip() or None) if code else (None, None)
 
 
+# `trials` columns that are TrialRecord fields of the same name, in the table's order; the
+# tuples golden_rows builds follow this layout (checked here, so a schema change fails loudly).
+_RECORD_COLUMNS: tuple[str, ...] = tuple(
+    n for n in ARROW_SCHEMAS["trials"].names if n in {f.name for f in dataclasses.fields(TrialRecord)})
+assert ARROW_SCHEMAS["trials"].names == [
+    "trial_id", *_RECORD_COLUMNS, "sources", "page_count", "best_page_id", *TRIAL_TIME_COLUMNS]
+
+
 def golden_rows(trials: Sequence[LinkedTrial]) -> dict[str, pa.Table]:
-    """Arrow tables for every golden table, for the given trials."""
-    rows: dict[str, list[dict[str, object]]] = {t: [] for t in GOLDEN_TABLES}
+    """Arrow tables for every golden table, for the given trials.  Rows are built as tuples in
+    each table's column order and turned into columns at the end (no dict per row)."""
+    rows: dict[str, list[tuple[object, ...]]] = {t: [] for t in GOLDEN_TABLES}
+    no_times = (None,) * len(TRIAL_TIME_COLUMNS)  # filled after the insert
+    trial_rows, identifiers, conditions, keywords = rows["trials"], rows["identifiers"], rows["conditions"], rows["keywords"]
+    interventions, arms, arm_interventions = rows["interventions"], rows["arms"], rows["arm_interventions"]
+    criteria, contacts, locations = rows["criteria"], rows["contacts"], rows["locations"]
     for trial in trials:
         r = trial.record
         tid = trial.trial_id
-        rows["trials"].append({
-            "trial_id": tid, "nct_id": r.nct_id, "brief_title": r.brief_title,
-            "official_title": r.official_title, "acronym": r.acronym,
-            "lead_sponsor": r.lead_sponsor, "overall_status": r.overall_status,
-            "phases": list(r.phases), "study_type": r.study_type, "enrollment": r.enrollment,
-            "enrollment_type": r.enrollment_type, "sex": r.sex, "min_age": r.min_age,
-            "max_age": r.max_age, "min_age_years": r.min_age_years,
-            "max_age_years": r.max_age_years, "healthy_volunteers": r.healthy_volunteers,
-            "brief_summary": r.brief_summary, "detailed_description": r.detailed_description,
-            "primary_purpose": r.primary_purpose, "allocation": r.allocation,
-            "intervention_model": r.intervention_model, "masking": r.masking,
-            "start_date": r.start_date, "primary_completion_date": r.primary_completion_date,
-            "completion_date": r.completion_date, "first_submitted_date": r.first_submitted_date,
-            "last_update_date": r.last_update_date, "funder_types": list(r.funder_types),
-            "sources": list(trial.sources), "page_count": len(trial.page_ids),
-            "best_page_id": trial.page_ids[0] if trial.page_ids else None,
-        })
-        for pos, ident in enumerate(r.identifiers, 1):
-            rows["identifiers"].append({
-                "trial_id": tid, "position": pos, "id_type": ident.id_type,
-                "id_value": ident.id_value,
-            })
-        for pos, name in enumerate(r.conditions, 1):
-            rows["conditions"].append({"trial_id": tid, "position": pos, "name": name})
-        for pos, keyword in enumerate(r.keywords, 1):
-            rows["keywords"].append({"trial_id": tid, "position": pos, "keyword": keyword})
-        for pos, item in enumerate(r.interventions, 1):
-            rows["interventions"].append({
-                "trial_id": tid, "position": pos, "intervention_type": item.intervention_type,
-                "name": item.name, "description": item.description,
-            })
+        trial_rows.append((
+            tid, *(getattr(r, name) for name in _RECORD_COLUMNS), trial.sources,
+            len(trial.page_ids), trial.page_ids[0] if trial.page_ids else None, *no_times,
+        ))
+        identifiers.extend((tid, pos, i.id_type, i.id_value) for pos, i in enumerate(r.identifiers, 1))
+        conditions.extend((tid, pos, name) for pos, name in enumerate(r.conditions, 1))
+        keywords.extend((tid, pos, keyword) for pos, keyword in enumerate(r.keywords, 1))
+        interventions.extend((tid, pos, i.intervention_type, i.name, i.description)
+                             for pos, i in enumerate(r.interventions, 1))
         for pos, arm in enumerate(r.arms, 1):
-            rows["arms"].append({
-                "trial_id": tid, "position": pos, "label": arm.label, "arm_type": arm.arm_type,
-                "description": arm.description, "interventions": list(arm.interventions),
-            })
+            arms.append((tid, pos, arm.label, arm.arm_type, arm.description, arm.interventions))
             for ipos, text in enumerate(arm.interventions, 1):
                 kind, name = _split_intervention(text)
-                rows["arm_interventions"].append({
-                    "trial_id": tid, "arm_position": pos, "arm_label": arm.label,
-                    "position": ipos, "intervention": text, "intervention_type": kind,
-                    "intervention_name": name,
-                })
-        for c in r.criteria:
-            rows["criteria"].append({
-                "trial_id": tid, "criterion_type": c.criterion_type, "ordinal": c.ordinal,
-                "parent_ordinal": c.parent_ordinal, "text": c.text,
-            })
-        for pos, c in enumerate(r.contacts, 1):
-            rows["contacts"].append({
-                "trial_id": tid, "position": pos, "role": c.role, "name": c.name,
-                "credentials": c.credentials, "affiliation": c.affiliation, "phone": c.phone,
-                "email": c.email, "title": c.title,
-            })
-        for pos, loc in enumerate(r.locations, 1):
-            rows["locations"].append({
-                "trial_id": tid, "position": pos, "facility": loc.facility, "city": loc.city,
-                "state": loc.state, "country": loc.country, "status": loc.status,
-            })
-    return {name: _table(name, table_rows) for name, table_rows in rows.items()}
+                arm_interventions.append((tid, pos, arm.label, ipos, text, kind, name))
+        criteria.extend((tid, c.criterion_type, c.ordinal, c.parent_ordinal, c.text) for c in r.criteria)
+        contacts.extend((tid, pos, c.role, c.name, c.credentials, c.affiliation, c.phone, c.email, c.title)
+                        for pos, c in enumerate(r.contacts, 1))
+        locations.extend((tid, pos, loc.facility, loc.city, loc.state, loc.country, loc.status)
+                         for pos, loc in enumerate(r.locations, 1))
+    return {name: _tuples_table(name, table_rows) for name, table_rows in rows.items()}
+
+
+def _tuples_table(name: str, rows: list[tuple[object, ...]]) -> pa.Table:
+    schema = ARROW_SCHEMAS[name]
+    columns = list(zip(*rows)) if rows else [()] * len(schema)
+    return pa.table([pa.array(col, type=f.type) for col, f in zip(columns, schema, strict=True)], schema=schema)
 
 
 def _table(name: str, rows: list[dict[str, object]]) -> pa.Table:
@@ -234,6 +224,9 @@ def load_batch(
     replaced_page_ids: Iterable[str] = (),
     parser_version: str | None = None,
     dedup: DedupRows | None = None,
+    record_json: Mapping[str, str] | None = None,
+    page_profiles: PageProfiles | None = None,
+    whole_warehouse: bool = True,
 ) -> LoadResult:
     """Write one batch atomically.
 
@@ -246,10 +239,16 @@ def load_batch(
         their pages to another trial when relinking).
     dedup: link index, record links, review candidates, aliases and field provenance of
         the relinked pages and trials (pipeline.relink), written in the same transaction.
+    record_json, page_profiles: what the parse workers already made for `new_pages` (the
+        records' JSON, their profiles: pipeline.parse_batches); the rows are the same without.
+    whole_warehouse: False between the batches of a rebuild -- presence, the profile
+        refresh's self-healing scan and the blocking checks, which all read the whole
+        warehouse, are left to the rebuild's last transaction (`finish_rebuild`); only the
+        batch's own trials are profiled.
     """
     frames: dict[str, pa.Table] = {
         "pages": page_rows(new_pages, page_trial_ids, parser_version),
-        "page_records": page_record_rows(new_pages),
+        "page_records": page_record_rows(new_pages, record_json),
         **golden_rows(trials),
     }
     written_ids = {t.trial_id for t in trials}
@@ -313,18 +312,26 @@ def load_batch(
         written["trial_history"] = history.write_timelines(
             conn, trial_timelines(conn, trials, new_pages)
         )
-        history.refresh_presence(conn)
+        if whole_warehouse:
+            history.refresh_presence(conn)
         checkpoint("load.golden_written")
         if dedup is not None:
             written.update(write_dedup(conn, dedup, [*written_ids, *stale]))
         # Eligibility and therapy profiles derive from the golden rows just written; made in
         # this transaction they commit (and are checked) with them.  The refresh finds stale
         # trials itself, so it also backfills a warehouse upgraded to the profile tables.
-        refreshed = refresh_profiles(conn, transaction=False)
+        precomputed = None
+        if page_profiles is not None and page_profiles.rows and trials:
+            records = {p.page_id: p.record for p in new_pages if p.record is not None}
+            precomputed = pick_page_profiles(
+                page_profiles, ((t.trial_id, t.record, t.page_ids) for t in trials), records)
+        refreshed = refresh_profiles(
+            conn, transaction=False, precomputed=precomputed,
+            scope=None if whole_warehouse else written_ids, gone=stale - written_ids)
         written.update({k: v for k, v in refreshed.rows_written.items() if v})
         # A batch with nothing in it cannot break integrity; skip the scans then.
-        touched = bool(new_pages or trials or stale or page_trial_ids or dedup
-                       or refreshed.trials_profiled or refreshed.trials_dropped)
+        touched = whole_warehouse and bool(new_pages or trials or stale or page_trial_ids or dedup
+                                           or refreshed.trials_profiled or refreshed.trials_dropped)
         failed = [o.summary for o in run_checks(conn, BLOCKING_CHECKS) if not o.passed] if touched else []
         if failed:
             raise LoadRefused("load refused, nothing written: " + "; ".join(failed))
@@ -344,3 +351,22 @@ def load_batch(
         trials_removed=removed,
         table_rows=table_counts(conn),
     )
+
+
+def finish_rebuild(conn: duckdb.DuckDBPyConnection) -> RefreshResult:
+    """The whole-warehouse steps the batches of a rebuild left out (`whole_warehouse=False`),
+    in one transaction: presence, the profile refresh's scan for stale trials, ages and
+    orphans, and the blocking checks -- a failure rolls this back and raises LoadRefused.
+    Writes nothing on a warehouse that is already up to date."""
+    conn.begin()
+    try:
+        history.refresh_presence(conn)
+        refreshed = refresh_profiles(conn, transaction=False)
+        failed = [o.summary for o in run_checks(conn, BLOCKING_CHECKS) if not o.passed]
+        if failed:
+            raise LoadRefused("load refused, nothing written: " + "; ".join(failed))
+        conn.commit()
+    except BaseException:
+        rollback_quietly(conn)
+        raise
+    return refreshed

@@ -23,11 +23,12 @@ from dataclasses import dataclass
 
 import duckdb
 import pyarrow as pa
+import pyarrow.compute as pc
 
 from pipeline.db.schema import PROFILE_SCHEMAS, PROFILE_TABLES
 from pipeline.eligibility import EXTRACTOR_VERSION, FLAGS, VARIABLES, CriterionProfile, profile_criteria
 from pipeline.faults import checkpoint, rollback_quietly
-from pipeline.models import Criterion, Intervention
+from pipeline.models import Criterion, Intervention, TrialRecord
 from pipeline.therapy import MODALITIES, PROFILER_VERSION, TherapyProfile, profile_interventions
 
 
@@ -150,42 +151,62 @@ def criteria_ages(profiles: Iterable[CriterionProfile]) -> tuple[float | None, f
     return low, high
 
 
+def eligibility_rows(
+    criteria: Sequence[Criterion],
+) -> tuple[list[dict[str, object]], list[dict[str, object]], float | None, float | None]:
+    """Constraint and flag rows (without trial_id) and the criteria's (min, max) age of one
+    trial's criteria, in the order `read_inputs` gives them."""
+    constraints: list[dict[str, object]] = []
+    flags: list[dict[str, object]] = []
+    profiles = profile_criteria(criteria)
+    for p in profiles:
+        for pos, c in enumerate(p.constraints, 1):
+            constraints.append({
+                "criterion_type": p.criterion_type, "ordinal": p.ordinal,
+                "position": pos, "variable": c.variable, "lower": c.lower,
+                "lower_inclusive": c.lower_inclusive, "upper": c.upper,
+                "upper_inclusive": c.upper_inclusive, "unit": c.unit, "negated": c.negated,
+                "text": c.text, "condition": c.condition, "antigen": c.antigen, "alt_group": c.group,
+            })
+        for flag in p.flags:
+            flags.append({"criterion_type": p.criterion_type, "ordinal": p.ordinal, "flag": flag})
+    low, high = criteria_ages(profiles)
+    return constraints, flags, low, high
+
+
+def therapy_rows(
+    interventions: Sequence[Intervention], title: str | None, summary: str | None, description: str | None,
+) -> tuple[list[dict[str, object]], list[dict[str, object]]]:
+    """Therapy and dose-level rows (without trial_id) of one trial."""
+    therapies: list[dict[str, object]] = []
+    doses: list[dict[str, object]] = []
+    profiles: tuple[TherapyProfile, ...] = profile_interventions(interventions, title, summary, description)
+    for ordinal, th in enumerate(profiles, 1):  # = interventions.position when listed
+        therapies.append({
+            "therapy_ordinal": ordinal, "intervention_type": th.intervention_type,
+            "intervention_name": th.intervention_name, "modality": th.modality,
+            "targets": list(th.targets), "cell_source": list(th.cell_source),
+            "engineering": list(th.engineering), "infusion_schedule": list(th.infusion_schedule),
+            "escalation_design": list(th.escalation_design),
+        })
+        for d in th.dose_levels:
+            doses.append({
+                "therapy_ordinal": ordinal, "level": d.level, "value": d.value,
+                "unit": d.unit, "per_kg": d.per_kg, "description": d.description,
+            })
+    return therapies, doses
+
+
 def profile_rows(inputs: Sequence[TrialInputs]) -> dict[str, pa.Table]:
     """The profile tables' rows for `inputs` (pure: no warehouse access)."""
     rows: dict[str, list[dict[str, object]]] = {t: [] for t in PROFILE_TABLES}
     for trial in inputs:
         tid = trial.trial_id
-        profiles = profile_criteria(trial.criteria)
-        for p in profiles:
-            for pos, c in enumerate(p.constraints, 1):
-                rows["eligibility_constraints"].append({
-                    "trial_id": tid, "criterion_type": p.criterion_type, "ordinal": p.ordinal,
-                    "position": pos, "variable": c.variable, "lower": c.lower,
-                    "lower_inclusive": c.lower_inclusive, "upper": c.upper,
-                    "upper_inclusive": c.upper_inclusive, "unit": c.unit, "negated": c.negated,
-                    "text": c.text, "condition": c.condition, "antigen": c.antigen, "alt_group": c.group,
-                })
-            for flag in p.flags:
-                rows["eligibility_flags"].append({
-                    "trial_id": tid, "criterion_type": p.criterion_type, "ordinal": p.ordinal, "flag": flag,
-                })
-        therapies: tuple[TherapyProfile, ...] = profile_interventions(
-            trial.interventions, trial.title, trial.summary, trial.description
-        )
-        for ordinal, th in enumerate(therapies, 1):  # = interventions.position when listed
-            rows["therapies"].append({
-                "trial_id": tid, "therapy_ordinal": ordinal, "intervention_type": th.intervention_type,
-                "intervention_name": th.intervention_name, "modality": th.modality,
-                "targets": list(th.targets), "cell_source": list(th.cell_source),
-                "engineering": list(th.engineering), "infusion_schedule": list(th.infusion_schedule),
-                "escalation_design": list(th.escalation_design),
-            })
-            for d in th.dose_levels:
-                rows["dose_levels"].append({
-                    "trial_id": tid, "therapy_ordinal": ordinal, "level": d.level, "value": d.value,
-                    "unit": d.unit, "per_kg": d.per_kg, "description": d.description,
-                })
-        low, high = criteria_ages(profiles)
+        constraints, flags, low, high = eligibility_rows(trial.criteria)
+        therapies, doses = therapy_rows(trial.interventions, trial.title, trial.summary, trial.description)
+        for name, part in (("eligibility_constraints", constraints), ("eligibility_flags", flags),
+                           ("therapies", therapies), ("dose_levels", doses)):
+            rows[name].extend({"trial_id": tid, **row} for row in part)
         # the effective columns are settled by _sync_ages, which sees the page's fields
         rows["trial_ages"].append({
             "trial_id": tid, "min_age_years": None, "max_age_years": None, "min_age_source": None,
@@ -198,6 +219,187 @@ def profile_rows(inputs: Sequence[TrialInputs]) -> dict[str, pa.Table]:
     return {name: pa.Table.from_pylist(r, schema=PROFILE_SCHEMAS[name]) for name, r in rows.items()}
 
 
+# --- profiles made by the parse workers ---------------------------------------------------
+#
+# The profiles are pure functions of a trial's criteria, interventions and texts, and the
+# golden record takes each of those whole from one of its pages (pipeline.golden): so the
+# parse workers profile every page they parse (in parallel, next to the parse) and the loader
+# uses, for a trial it must (re)profile, the rows of a page whose inputs are exactly the
+# golden record's -- the same function of the same inputs, hence the same rows.  A trial with
+# no such page among the batch's (inputs mixed from several pages, pages loaded earlier) is
+# profiled by the loader as before.  The staged columns carry the extractor versions that made
+# them, so a worker running other extractor code is never trusted.  (The loader compares the
+# records it decoded from the staged JSON; that they equal the records the worker profiled is
+# the serializer's exact round trip, tests/test_parse_batches.py.)
+
+PROFILE_VERSIONS = f"{EXTRACTOR_VERSION}/{PROFILER_VERSION}"
+_PAGE_ROW_TABLES: tuple[str, ...] = ("eligibility_constraints", "eligibility_flags", "therapies", "dose_levels")
+
+
+def _row_struct(table: str) -> pa.StructType:
+    return pa.struct([f for f in PROFILE_SCHEMAS[table] if f.name != "trial_id"])
+
+
+# Columns the parse workers add to each staged page (pipeline.parse_batches.STAGED_SCHEMA).
+PAGE_PROFILE_FIELDS: tuple[pa.Field, ...] = (
+    pa.field("profile_versions", pa.string()),  # PROFILE_VERSIONS, null when not profiled
+    pa.field("criteria_min_age_years", pa.float64()),
+    pa.field("criteria_max_age_years", pa.float64()),
+    *(pa.field(f"profile_{t}", pa.list_(_row_struct(t))) for t in _PAGE_ROW_TABLES),
+)
+
+
+def _exclusion_last(c: Criterion) -> tuple[bool, int]:
+    return c.criterion_type == "exclusion", c.ordinal
+
+
+def criteria_input(record: TrialRecord) -> tuple[Criterion, ...] | None:
+    """The record's criteria as `read_inputs` reads them back from the warehouse (inclusions
+    first, by ordinal); None when that order would not be unique (such a record's rows break
+    a key anyway), so the loader profiles it itself."""
+    criteria = record.criteria
+    if len({(c.criterion_type, c.ordinal) for c in criteria}) != len(criteria) or any(
+            c.criterion_type not in ("inclusion", "exclusion") for c in criteria):
+        return None
+    return tuple(sorted(criteria, key=_exclusion_last))
+
+
+def therapy_input(record: TrialRecord) -> tuple[tuple[Intervention, ...], str | None, str | None, str | None]:
+    """What `read_inputs` gives the therapy profiler for this record (title: brief, else official)."""
+    return (record.interventions, record.brief_title or record.official_title, record.brief_summary,
+            record.detailed_description)
+
+
+def page_profile_columns(records: Iterable[TrialRecord | None]) -> dict[str, list[object]]:
+    """PAGE_PROFILE_FIELDS for each record (None: a page not profiled).  Pages with the same
+    inputs (a trial's pages on both mirrors, often) are profiled once."""
+    cols: dict[str, list[object]] = {f.name: [] for f in PAGE_PROFILE_FIELDS}
+    seen_criteria: dict[tuple[Criterion, ...], tuple[object, object, float | None, float | None]] = {}
+    seen_therapy: dict[tuple[object, ...], tuple[object, object]] = {}
+    for record in records:
+        criteria = criteria_input(record) if record is not None else None
+        if record is None or criteria is None:
+            for name in cols:
+                cols[name].append(None)
+            continue
+        elig = seen_criteria.get(criteria)
+        if elig is None:
+            elig = seen_criteria[criteria] = eligibility_rows(criteria)
+        key = therapy_input(record)
+        ther = seen_therapy.get(key)
+        if ther is None:
+            ther = seen_therapy[key] = therapy_rows(
+                tuple(Intervention(i.intervention_type, i.name, i.description) for i in key[0]), *key[1:])
+        cols["profile_versions"].append(PROFILE_VERSIONS)
+        cols["criteria_min_age_years"].append(elig[2])
+        cols["criteria_max_age_years"].append(elig[3])
+        cols["profile_eligibility_constraints"].append(elig[0])
+        cols["profile_eligibility_flags"].append(elig[1])
+        cols["profile_therapies"].append(ther[0])
+        cols["profile_dose_levels"].append(ther[1])
+    return cols
+
+
+@dataclass(frozen=True, slots=True)
+class PageProfiles:
+    """The workers' profiles of a batch's pages: `table` has a `page_id` column and the
+    PAGE_PROFILE_FIELDS; `rows` maps each page profiled by the current extractors to its row."""
+
+    table: pa.Table
+    rows: Mapping[str, int]
+
+    @classmethod
+    def of(cls, table: pa.Table) -> PageProfiles:
+        ids = table.column("page_id").to_pylist()
+        versions = table.column("profile_versions").to_pylist()
+        return cls(table, {pid: i for i, (pid, v) in enumerate(zip(ids, versions)) if v == PROFILE_VERSIONS})
+
+
+@dataclass(frozen=True, slots=True)
+class Precomputed:
+    """For some trials, the staged rows holding their profiles: trial_id -> (row of the page
+    with the golden criteria, row of the page with the golden interventions and texts)."""
+
+    profiles: PageProfiles
+    picks: Mapping[str, tuple[int, int]]
+
+
+def pick_page_profiles(
+    profiles: PageProfiles, golden: Iterable[tuple[str, TrialRecord, Sequence[str]]],
+    records: Mapping[str, TrialRecord],
+) -> Precomputed:
+    """For each (trial_id, golden record, page_ids): the staged pages (among `records`, the
+    batch's parsed pages) whose profile inputs equal the golden record's, if any."""
+    picks: dict[str, tuple[int, int]] = {}
+    for trial_id, gold, page_ids in golden:
+        gold_therapy = therapy_input(gold)
+        elig = ther = None
+        for pid in page_ids:
+            row = profiles.rows.get(pid)
+            record = records.get(pid)
+            if row is None or record is None:
+                continue
+            if elig is None and record.criteria == gold.criteria:
+                elig = row
+            if ther is None and therapy_input(record) == gold_therapy:
+                ther = row
+            if elig is not None and ther is not None:
+                picks[trial_id] = (elig, ther)
+                break
+    return Precomputed(profiles, picks)
+
+
+def _precomputed_frames(pre: Precomputed, digests: Mapping[str, int]) -> dict[str, pa.Table]:
+    """The profile tables' rows of the trials in `digests`, all of them in `pre.picks`."""
+    ids = sorted(digests)
+    tids = pa.array(ids, type=pa.string())
+    table = pre.profiles.table
+    row_of = {"eligibility": pa.array([pre.picks[t][0] for t in ids], type=pa.int64()),
+              "therapy": pa.array([pre.picks[t][1] for t in ids], type=pa.int64())}
+    frames: dict[str, pa.Table] = {}
+    for name in _PAGE_ROW_TABLES:
+        rows = row_of["eligibility" if name.startswith("eligibility") else "therapy"]
+        lists = table.column(f"profile_{name}").take(rows).combine_chunks()
+        items = lists.flatten()
+        parents = pc.list_parent_indices(lists)
+        schema = PROFILE_SCHEMAS[name]
+        frames[name] = pa.table(
+            [tids.take(parents), *(items.field(f.name) for f in schema if f.name != "trial_id")],
+            schema=schema)
+    n = len(ids)
+    nulls = pa.nulls(n, pa.float64())
+    frames["trial_ages"] = pa.table([
+        tids, nulls, nulls, pa.nulls(n, pa.string()), pa.nulls(n, pa.string()),
+        table.column("criteria_min_age_years").take(row_of["eligibility"]).combine_chunks(),
+        table.column("criteria_max_age_years").take(row_of["eligibility"]).combine_chunks(),
+    ], schema=PROFILE_SCHEMAS["trial_ages"])
+    frames["profile_state"] = pa.table([
+        tids, pa.array([digests[t] for t in ids], type=pa.uint64()),
+        pa.array([EXTRACTOR_VERSION] * n, type=pa.string()), pa.array([PROFILER_VERSION] * n, type=pa.string()),
+    ], schema=PROFILE_SCHEMAS["profile_state"])
+    return frames
+
+
+def _frames(conn: duckdb.DuckDBPyConnection, digests: Mapping[str, int],
+            precomputed: Precomputed | None) -> dict[str, pa.Table]:
+    """The profile rows of the trials in `digests`: from the workers' rows where `precomputed`
+    has them, else extracted here from the warehouse's golden rows."""
+    picked = {t: d for t, d in digests.items() if precomputed is not None and t in precomputed.picks}
+    if not picked:
+        return profile_rows(read_inputs(conn, digests))
+    assert precomputed is not None
+    made = _precomputed_frames(precomputed, picked)
+    rest = {t: d for t, d in digests.items() if t not in picked}
+    if not rest:
+        return made
+    here = profile_rows(read_inputs(conn, rest))
+    out = {}
+    for name in PROFILE_TABLES:  # in trial_id order like profile_rows (a stable sort keeps each trial's order)
+        both = pa.concat_tables([here[name], made[name]])
+        out[name] = both.take(pc.sort_indices(both, sort_keys=[("trial_id", "ascending")]))
+    return out
+
+
 # Criteria fill the trial's age columns only where the page shows no age field of its own;
 # trial_ages then records, per side, which of the two the value came from.  Both statements
 # touch only rows whose value differs, so a second run changes nothing, and a reload that
@@ -205,7 +407,7 @@ def profile_rows(inputs: Sequence[TrialInputs]) -> dict[str, pa.Table]:
 _FILL_AGES_SQL = (
     "UPDATE trials SET {side}_age_years = a.criteria_{side}_age_years FROM trial_ages a "
     "WHERE trials.trial_id = a.trial_id AND trials.{side}_age IS NULL "
-    "AND trials.{side}_age_years IS DISTINCT FROM a.criteria_{side}_age_years"
+    "AND trials.{side}_age_years IS DISTINCT FROM a.criteria_{side}_age_years{scope}"
 )
 _SYNC_AGES_SQL = """
 UPDATE trial_ages SET min_age_years = x.min_years, max_age_years = x.max_years,
@@ -221,7 +423,7 @@ FROM (
 WHERE trial_ages.trial_id = x.trial_id AND (
     trial_ages.min_age_years IS DISTINCT FROM x.min_years OR trial_ages.max_age_years IS DISTINCT FROM x.max_years
     OR trial_ages.min_age_source IS DISTINCT FROM x.min_source
-    OR trial_ages.max_age_source IS DISTINCT FROM x.max_source)
+    OR trial_ages.max_age_source IS DISTINCT FROM x.max_source){scope}
 """
 
 
@@ -244,19 +446,50 @@ def _count(conn: duckdb.DuckDBPyConnection, sql: str, params: list[object] | Non
     return int(rows[0][0]) if rows and rows[0] and isinstance(rows[0][0], int) else 0
 
 
+def _stale_among(conn: duckdb.DuckDBPyConnection, trial_ids: Iterable[str]) -> dict[str, int]:
+    """`stale_trials`, looking only at `trial_ids` (those not in the warehouse are ignored)."""
+    ids = sorted(set(trial_ids))
+    if not ids:
+        return {}
+    rows = conn.execute(_DIGEST_SQL.format(where=_IDS, where_t=_IDS_T), [ids, ids, ids]).fetchall()
+    return {
+        trial_id: digest
+        for trial_id, digest, stored, extractor, profiler in rows
+        if stored != digest or extractor != EXTRACTOR_VERSION or profiler != PROFILER_VERSION
+    }
+
+
+_IN_SCOPE = " AND {table}.trial_id IN (SELECT trial_id FROM _profile_scope)"
+
+
 def refresh_profiles(
-    conn: duckdb.DuckDBPyConnection, trial_ids: Iterable[str] | None = None, *, transaction: bool = True
+    conn: duckdb.DuckDBPyConnection, trial_ids: Iterable[str] | None = None, *, transaction: bool = True,
+    precomputed: Precomputed | None = None, scope: Iterable[str] | None = None, gone: Iterable[str] = (),
 ) -> RefreshResult:
     """Recompute the profile rows of every stale trial (see module doc), or exactly of
     `trial_ids` when given (trials not in the warehouse are ignored), in one transaction --
     or, with `transaction=False`, inside the caller's (the loader runs it in the load's
     transaction, so a load and its profiles commit or roll back together).
-    Costs a few milliseconds when there is nothing to do."""
-    digests = stale_trials(conn) if trial_ids is None else _digests(conn, list(trial_ids))
-    orphans = {t for (t,) in conn.execute(_ORPHANS_SQL).fetchall()}
-    if not digests and not orphans and not _count(conn, _AGES_OUT_OF_STEP_SQL):
-        return RefreshResult(0, 0, 0, dict.fromkeys(PROFILE_TABLES, 0))
-    frames = profile_rows(read_inputs(conn, digests))
+    Costs a few milliseconds when there is nothing to do.
+
+    `scope` (the loader, between the batches of a rebuild): look only at these trials -- the
+    stale ones among them are recomputed and their ages settled -- and drop the rows of the
+    `gone` trials, instead of scanning the whole warehouse; a later unscoped refresh does the
+    rest.  `precomputed`: profile rows the parse workers made (see `pick_page_profiles`)."""
+    scoped = scope is not None
+    scope_ids = sorted(set(scope or ()))
+    if scoped:
+        digests = _stale_among(conn, scope_ids)
+        orphans = set(gone) - set(scope_ids)
+        if not digests and not orphans and not scope_ids:
+            return RefreshResult(0, 0, 0, dict.fromkeys(PROFILE_TABLES, 0))
+    else:
+        digests = stale_trials(conn) if trial_ids is None else _digests(conn, list(trial_ids))
+        orphans = {t for (t,) in conn.execute(_ORPHANS_SQL).fetchall()}
+        if not digests and not orphans and not _count(conn, _AGES_OUT_OF_STEP_SQL):
+            return RefreshResult(0, 0, 0, dict.fromkeys(PROFILE_TABLES, 0))
+    frames = _frames(conn, digests, precomputed) if digests else {
+        name: PROFILE_SCHEMAS[name].empty_table() for name in PROFILE_TABLES}
     ids = pa.table({"trial_id": pa.array(sorted(set(digests) | orphans), type=pa.string())})
     written: dict[str, int] = dict.fromkeys(PROFILE_TABLES, 0)
     registered: list[str] = []
@@ -266,15 +499,20 @@ def refresh_profiles(
         checkpoint("profiles.begun")
         conn.register("_profile_ids", ids)
         registered.append("_profile_ids")
-        for name in PROFILE_TABLES:  # our own constant names, never input
-            conn.execute(f"DELETE FROM {name} WHERE trial_id IN (SELECT trial_id FROM _profile_ids)").fetchall()
-            if frames[name].num_rows:
-                view = f"_profile_{name}"
-                conn.register(view, frames[name])
-                registered.append(view)
-                written[name] = _count(conn, f"INSERT INTO {name} BY NAME SELECT * FROM {view}")
-        filled = sum(_count(conn, _FILL_AGES_SQL.format(side=side)) for side in ("min", "max"))
-        conn.execute(_SYNC_AGES_SQL).fetchall()
+        if scoped:
+            conn.register("_profile_scope", pa.table({"trial_id": pa.array(scope_ids, type=pa.string())}))
+            registered.append("_profile_scope")
+        if ids.num_rows:
+            for name in PROFILE_TABLES:  # our own constant names, never input
+                conn.execute(f"DELETE FROM {name} WHERE trial_id IN (SELECT trial_id FROM _profile_ids)").fetchall()
+                if frames[name].num_rows:
+                    view = f"_profile_{name}"
+                    conn.register(view, frames[name])
+                    registered.append(view)
+                    written[name] = _count(conn, f"INSERT INTO {name} BY NAME SELECT * FROM {view}")
+        fill_scope = _IN_SCOPE.format(table="trials") if scoped else ""
+        filled = sum(_count(conn, _FILL_AGES_SQL.format(side=side, scope=fill_scope)) for side in ("min", "max"))
+        conn.execute(_SYNC_AGES_SQL.format(scope=_IN_SCOPE.format(table="trial_ages") if scoped else "")).fetchall()
         checkpoint("profiles.before_commit")
         if transaction:
             conn.commit()
