@@ -131,6 +131,27 @@ def _gaps(log) -> list[float]:
     return [b - a for a, b in zip(times, times[1:])]
 
 
+def _spaced(gaps: list[float], interval: float) -> bool:
+    """Every gap between request starts is at least half `interval`, except a gap shortened
+    by a late server-side stamp.  A stamp taken late by the server's thread (tens of ms, once
+    100+ ms, on a loaded 2-core machine) lengthens the gap before it by as much as it
+    shortens the gap after it, so that pair still sums to two intervals; a real burst (two
+    requests at once after a normal gap) does not."""
+    for i, gap in enumerate(gaps):
+        if gap >= interval * 0.5:
+            continue
+        if i == 0 or gaps[i - 1] + gap < 2 * interval * 0.95:
+            return False
+    return True
+
+
+def test_spacing_check_tolerates_a_late_stamp_but_not_a_burst():
+    assert _spaced([0.2, 0.2, 0.2], 0.2)
+    assert _spaced([0.2, 0.399, 0.001, 0.2], 0.2)  # the third stamp came 0.199 s late
+    assert not _spaced([0.2, 0.2, 0.0, 0.4], 0.2)  # two requests at once
+    assert not _spaced([0.05, 0.2], 0.2)
+
+
 def test_rate_limit_holds_from_the_servers_point_of_view(tmp_path, db):
     mirror = Mirror("clinconnect", generate_pages("clinconnect", 8), per_sitemap=4)
     config = dataclasses.replace(FAST, rate=5.0)  # 0.2 s between request starts
@@ -141,9 +162,9 @@ def test_rate_limit_holds_from_the_servers_point_of_view(tmp_path, db):
         log = srv.requests
     assert result.fetched == 8 and len(log) == 1 + 1 + 2 + 8
     gaps = _gaps(log)
-    # Server-side stamps carry scheduling jitter (tens of ms on a loaded 2-core CI machine: one
-    # late stamp shortens the next gap); the crawler spaces starts exactly, so the mean holds.
-    assert min(gaps) >= 0.2 * 0.5, gaps
+    # Server-side stamps carry scheduling jitter (see _spaced); the crawler spaces starts
+    # exactly, so the mean holds.
+    assert _spaced(gaps, 0.2), gaps
     assert sum(gaps) / len(gaps) >= 0.2 * 0.98, gaps
     assert took >= (len(log) - 1) * 0.2 * 0.95
 
@@ -155,7 +176,7 @@ def test_robots_crawl_delay_is_obeyed(tmp_path, db):
         log = srv.requests
     assert result.fetched == 5
     gaps = _gaps(log[1:])  # from the first request after robots.txt was read
-    assert min(gaps) >= 0.25 * 0.5, gaps  # jitter: see the rate-limit test
+    assert _spaced(gaps, 0.25), gaps  # jitter: see _spaced
     assert sum(gaps) / len(gaps) >= 0.25 * 0.98, gaps
 
 
