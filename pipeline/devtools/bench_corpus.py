@@ -83,12 +83,16 @@ def grow(a: TrialRecord, b: TrialRecord, c: TrialRecord, sites: TrialRecord | No
     description = "\n\n".join(t for t in (a.detailed_description, b.detailed_description, c.detailed_description,
                                            b.brief_summary, c.brief_summary) if t)
     org = [Identifier("org_study_id", f"SYN-{TOKEN_PLACEHOLDER}")]
+    # Every generated trial is a different trial, so none of its registry ids may repeat on
+    # the base's other copies: shared secondary ids made dedup merge (correctly, given the
+    # pages) the ~330 copies of a base that hide their NCT id into one trial.
+    others = tuple(Identifier(i.id_type, f"{i.id_value}-{TOKEN_PLACEHOLDER}")
+                   for i in a.identifiers if i.id_type not in ("nct", "org_study_id"))
     return dataclasses.replace(
         a,
         nct_id=NCT_PLACEHOLDER,
         brief_title=f"Cohort {TOKEN_PLACEHOLDER} {a.brief_title or 'study'}",
-        identifiers=(Identifier("nct", NCT_PLACEHOLDER), *org,
-                     *(i for i in a.identifiers if i.id_type not in ("nct", "org_study_id"))),
+        identifiers=(Identifier("nct", NCT_PLACEHOLDER), *org, *others),
         criteria=tuple(criteria),
         locations=locations,
         conditions=tuple(dict.fromkeys([*a.conditions, *b.conditions[:3]])),
