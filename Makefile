@@ -70,7 +70,8 @@ $(DAGSTER_YAML): dagster.yaml
 .PHONY: eval-dedup bench-dedup bench-relink bench bench-quick
 
 ## bench: parse speed vs bare lxml, 1 vs 2 workers, rebuilds at 10k/50k/200k pages, incremental
-## 1,000 pages, load rates -- one table (BENCH_SCALE=medium: 2k-10k pages, ~5 min; small: ~1 min; full: 200k pages, ~25 min for the largest rebuild alone at the medium rate)
+## 1,000 pages, load rates -- one table (full: ~40 minutes on 2 cores, ~3 GB of corpus in a temp dir;
+## BENCH_SCALE=medium: 2k-10k pages, ~5 min; small: ~1-2 min)
 bench: $(STAMP_RUN)
 	$(BIN)/python -m pipeline.devtools.bench --scale $(or $(BENCH_SCALE),full)
 
