@@ -9,8 +9,7 @@ from __future__ import annotations
 
 import re
 
-from pipeline.clean.memo import MAX_ENTRIES as _MEMO_MAX
-from pipeline.clean.memo import SHORT as _MEMO_SHORT
+from pipeline.clean.memo import remember
 
 CODES: dict[str, frozenset[str]] = {
     "overall_status": frozenset({
@@ -207,8 +206,7 @@ def to_code(kind: str, text: str | None) -> str | None:
     code = _CODE_MEMO.get(memo_key, _MISSING)
     if code is _MISSING:
         code = _to_code(kind, text)
-        if len(text) <= _MEMO_SHORT and len(_CODE_MEMO) < _MEMO_MAX:
-            _CODE_MEMO[memo_key] = code
+        remember(_CODE_MEMO, memo_key, text, code)
     return code  # type: ignore[return-value]
 
 

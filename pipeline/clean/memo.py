@@ -19,6 +19,13 @@ SHORT = 80  # characters: longer strings are not cached
 MAX_ENTRIES = 50_000  # per function; ~10 MB at most for short strings
 
 
+def remember(cache: dict, key: object, text: str, value: object) -> None:
+    """Store `value` under `key` when `text` is short and the cache not full: the one rule
+    every short-string cache here follows (also those keyed by more than the text)."""
+    if len(text) <= SHORT and len(cache) < MAX_ENTRIES:
+        cache[key] = value
+
+
 def short_text_memo(fn: Callable[[str], T]) -> Callable[[str], T]:
     """`fn(text)` cached for texts of at most SHORT characters."""
     cache: dict[str, T] = {}
@@ -31,8 +38,7 @@ def short_text_memo(fn: Callable[[str], T]) -> Callable[[str], T]:
         if hit is not missing:
             return hit  # type: ignore[return-value]
         value = fn(text)
-        if len(text) <= SHORT and len(cache) < MAX_ENTRIES:
-            cache[text] = value
+        remember(cache, text, text, value)
         return value
 
     memo.cache = cache  # type: ignore[attr-defined]  # for tests

@@ -189,8 +189,6 @@ def _walk(root: etree._Element, hidden: set[etree._Element]) -> list[Line]:
                 heading = 0
             elif tag in cell_tags:
                 cells -= 1
-        elif tag == "td" or tag == "th":
-            push(" ")
 
     visit(root)
     if buf:

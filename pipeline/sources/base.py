@@ -12,8 +12,7 @@ import re
 from collections.abc import Callable, Sequence
 from dataclasses import dataclass, field
 
-from pipeline.clean.memo import MAX_ENTRIES as _MEMO_MAX
-from pipeline.clean.memo import SHORT as _MEMO_SHORT
+from pipeline.clean.memo import remember
 from pipeline.clean.outline import Line, Outline
 from pipeline.clean.text import fold
 from pipeline.models import TrialRecord
@@ -65,8 +64,7 @@ class Layout:
             hit = memo[text]
         else:
             hit = self._classify(text, line.key)
-            if len(text) <= _MEMO_SHORT and len(memo) < _MEMO_MAX:
-                memo[text] = hit
+            remember(memo, text, text, hit)
         if hit is None or current not in self.sticky:
             return hit
         if text.endswith(":") and hit[0] in self.text_headers:
