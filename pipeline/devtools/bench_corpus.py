@@ -31,6 +31,7 @@ from pathlib import Path
 import pyarrow as pa
 import pyarrow.parquet as pq
 
+from pipeline.dedup.keys import registry_ids
 from pipeline.ingest import raw_page_from_bytes
 from pipeline.models import Criterion, Identifier, RawPage, TrialRecord
 from pipeline.parse_batches import PageRef
@@ -66,6 +67,28 @@ def _renumber(criteria: Sequence[Criterion], offset: dict[str, int]) -> list[Cri
     return out
 
 
+# Registry numbers shaped to hold a trial's 10-digit token (dedup.keys' patterns).
+_TOKEN_REGISTRY_IDS = (
+    f"ChiCTR{TOKEN_PLACEHOLDER}", f"jRCT{TOKEN_PLACEHOLDER}", f"LBCTR{TOKEN_PLACEHOLDER}",
+    f"IRCT{TOKEN_PLACEHOLDER}N1", f"ACTRN1{TOKEN_PLACEHOLDER}001", f"PACTR10001{TOKEN_PLACEHOLDER}",
+)
+
+
+def _own_secondary_id(ident: Identifier, n: int) -> Identifier:
+    """The base's secondary id made the generated trial's own.
+
+    Every generated trial is a different trial, so none of its registry numbers may repeat
+    on the base's other copies: shared ones made dedup merge (correctly, given the pages)
+    the ~330 copies of a base that hide their NCT id into one trial.  Suffixing the id is
+    not enough, since dedup reads the registry number inside it, so a registry number is
+    replaced by another registry's number built around the trial's token; other ids
+    (grant numbers and the like, never keys) just carry the token.
+    """
+    if registry_ids(ident.id_value):
+        return Identifier(ident.id_type, _TOKEN_REGISTRY_IDS[n % len(_TOKEN_REGISTRY_IDS)])
+    return Identifier(ident.id_type, f"{ident.id_value}-{TOKEN_PLACEHOLDER}")
+
+
 def grow(a: TrialRecord, b: TrialRecord, c: TrialRecord, sites: TrialRecord | None = None) -> TrialRecord:
     """`a` with the criteria of `b` and `c` appended, their sites and more text."""
     offset: dict[str, int] = {}
@@ -83,11 +106,8 @@ def grow(a: TrialRecord, b: TrialRecord, c: TrialRecord, sites: TrialRecord | No
     description = "\n\n".join(t for t in (a.detailed_description, b.detailed_description, c.detailed_description,
                                            b.brief_summary, c.brief_summary) if t)
     org = [Identifier("org_study_id", f"SYN-{TOKEN_PLACEHOLDER}")]
-    # Every generated trial is a different trial, so none of its registry ids may repeat on
-    # the base's other copies: shared secondary ids made dedup merge (correctly, given the
-    # pages) the ~330 copies of a base that hide their NCT id into one trial.
-    others = tuple(Identifier(i.id_type, f"{i.id_value}-{TOKEN_PLACEHOLDER}")
-                   for i in a.identifiers if i.id_type not in ("nct", "org_study_id"))
+    others = tuple(_own_secondary_id(i, n) for n, i in enumerate(
+        i for i in a.identifiers if i.id_type not in ("nct", "org_study_id")))
     return dataclasses.replace(
         a,
         nct_id=NCT_PLACEHOLDER,
