@@ -164,8 +164,13 @@ _FIELD_NAMES: tuple[str, ...] = tuple(f.name for f in dataclasses.fields(TrialRe
 _GROUPED = frozenset(name for group in FIELD_GROUPS for name in group)
 
 
-def survive(pages: Sequence[SourcePage], nct_id: str | None = None) -> Golden:
-    """The golden record of one trial's pages (see the module docstring)."""
+def survive(pages: Sequence[SourcePage], nct_id: str | None = None, *, conflicts: bool = True) -> Golden:
+    """The golden record of one trial's pages (see the module docstring).
+
+    `conflicts=False` skips listing disagreements (`Golden.conflicts` is then empty): the
+    history replay asks for a golden record at every fetch instant of a trial and only
+    needs its values, and the listing is what made that quadratic in a trial's pages.
+    """
     if not pages:
         raise ValueError("survive needs at least one page")
     if len(pages) == 1:  # the common case, and a fast one: every value is the page's own
@@ -191,7 +196,7 @@ def survive(pages: Sequence[SourcePage], nct_id: str | None = None) -> Golden:
         merged["nct_id"] = nct_id
         sources.setdefault("nct_id", ordered[0].page_id)
     record = TrialRecord(**merged)  # type: ignore[arg-type]
-    return Golden(record, tuple(p.page_id for p in ordered), sources, _conflicts(pages))
+    return Golden(record, tuple(p.page_id for p in ordered), sources, _conflicts(pages) if conflicts else ())
 
 
 def _single(page: SourcePage, nct_id: str | None) -> Golden:
@@ -215,7 +220,7 @@ def _conflicts(pages: Sequence[SourcePage]) -> tuple[tuple[str, str, str], ...]:
             continue
         shown = [(value_text(v), p.page_id) for v, p in zip(raw, current)]
         shown = [(v, pid) for v, pid in shown if v is not None]
-        if len({_same_key(v) for v, _ in shown}) > 1:
+        if len({_same_key(v) for v in {v for v, _ in shown}}) > 1:  # (each distinct text once)
             out.extend((name, v, pid) for v, pid in shown)
     return tuple(sorted(out))
 

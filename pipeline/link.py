@@ -76,8 +76,8 @@ def freshest_first(pages: Iterable[LinkPage]) -> list[LinkPage]:
     return order_pages({p.page_id: p for p in pages}.values())
 
 
-def golden_of(pages: Sequence[LinkPage], nct_id: str | None = None) -> Golden:
-    return survive(list(pages), nct_id)
+def golden_of(pages: Sequence[LinkPage], nct_id: str | None = None, *, conflicts: bool = True) -> Golden:
+    return survive(list(pages), nct_id, conflicts=conflicts)
 
 
 def merge_records(records: Sequence[TrialRecord]) -> TrialRecord:

@@ -61,3 +61,14 @@ def test_a_single_page_is_its_own_golden_record():
     assert golden.record.nct_id == "NCT00000001" and golden.record.phases == ("PHASE1",)
     assert golden.sources == {"brief_title": "p", "nct_id": "p", "phases": "p"}
     assert golden.page_ids == ("p",) and golden.conflicts == ()
+
+
+def test_without_conflicts_the_golden_record_and_sources_are_the_same():
+    pages = [page(f"p{i}", source=("veeva", "clinconnect")[i % 2], url=f"https://x/{i % 3}",
+                  fetched=T0 + dt.timedelta(hours=i), overall_status=("RECRUITING", "COMPLETED")[i % 2],
+                  brief_title=f"Title {i % 4}", conditions=("AML",) * (i % 2))
+             for i in range(9)]
+    full, quick = survive(pages), survive(pages, conflicts=False)
+    assert full.conflicts  # the three URLs' current versions disagree on status and title
+    assert quick.conflicts == ()
+    assert (quick.record, quick.sources, quick.page_ids) == (full.record, full.sources, full.page_ids)

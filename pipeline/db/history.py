@@ -106,7 +106,7 @@ def replay(trial_id: str, pages: Sequence[LinkPage], final: Mapping[str, str | N
         if index == len(instants) - 1:
             new_state = dict(final)
         else:
-            new_state = tracked_values(golden_of(best_first).record)
+            new_state = tracked_values(golden_of(best_first, conflicts=False).record)
         if state is not None:
             arrived_ids = {p.page_id for p in arrived}
             for name in TRACKED_FIELDS:
