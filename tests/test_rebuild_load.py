@@ -137,3 +137,23 @@ def test_finish_rebuild_refuses_a_broken_warehouse_and_rolls_back(staged, tmp_pa
     with pytest.raises(LoadRefused, match="foreign_keys"):
         finish_rebuild(conn)
     assert tables(conn) == before  # presence not refreshed either: the whole step rolled back
+
+
+def test_a_rebuild_holds_duckdb_to_its_memory_cap_and_restores_the_setting(staged, tmp_path, monkeypatch):
+    import pipeline.rebuild as rebuild_module
+
+    conn = open_warehouse(tmp_path / "w.duckdb")
+    setting = "SELECT current_setting('memory_limit')"
+    before = conn.execute(setting).fetchall()  # DuckDB's default
+    during: list[str] = []
+    original = rebuild_module.StagedLoader.flush
+
+    def spy(self, *, last=False):
+        during.append(self.conn.execute(setting).fetchall()[0][0])
+        original(self, last=last)
+
+    monkeypatch.setattr(rebuild_module.StagedLoader, "flush", spy)
+    result = load_staged(conn, staged, load_pages=10, duckdb_memory="500MB")
+    assert result.trials > 0
+    assert during and set(during) == {"476.8 MiB"}  # 500 MB as DuckDB prints it
+    assert conn.execute(setting).fetchall() == before
