@@ -107,3 +107,33 @@ def test_orjson_path_round_trips_tiny_floats_and_falls_back_for_huge_integers():
     text = record_to_json(huge)
     assert '"enrollment":1000000000000000000000000000000' in text
     assert record_from_json(text).enrollment == 10**30
+
+
+@pytest.mark.parametrize("item, expected", [
+    ({"criterion_type": "inclusion", "ordinal": 2, "parent_ordinal": None, "text": "Age 18"},
+     Criterion("inclusion", 2, None, "Age 18")),
+    ({"criterion_type": "inclusion", "ordinal": 2, "text": "Age 18", "extra": 1},  # same size, a key swapped
+     RecordDecodeError),
+    ({"criterion_type": "inclusion", "ordinal": True, "parent_ordinal": None, "text": "x"}, RecordDecodeError),
+    ({"criterion_type": "other", "ordinal": 1, "parent_ordinal": None, "text": "x"}, RecordDecodeError),
+    ({"criterion_type": "inclusion", "ordinal": 1, "parent_ordinal": 1.5, "text": "x"}, RecordDecodeError),
+    ({"criterion_type": "inclusion", "ordinal": 1, "parent_ordinal": None, "text": 7}, RecordDecodeError),
+])
+def test_the_compiled_decoder_agrees_with_the_general_one(item, expected):
+    from pipeline.serialize import _decoder
+
+    compiled = _decoder(Criterion)
+    general = compiled.__globals__["general"]  # the decoder the compiled one falls back to
+
+    def outcome(decode):
+        try:
+            return decode(dict(item))
+        except RecordDecodeError as exc:
+            return RecordDecodeError, str(exc)
+
+    got = outcome(compiled)
+    assert got == outcome(general)
+    if expected is RecordDecodeError:
+        assert got[0] is RecordDecodeError
+    else:
+        assert got == expected
