@@ -63,11 +63,30 @@ _NK_PRODUCT_RE = re.compile(r"\bnk(?:\s+cells?)?\s+(?:therapy|infusion|injection
                             r"(?:therapy|infusion|injection|cells?\b)|\bnk-?92\b")
 
 
+# Per modality, substrings every match of its pattern contains: (a, b) means "a and b", and
+# the pattern can only match if one group is all present.  Most texts (every listed drug,
+# the title and summary of a trial without interventions) name no modality, and a few `in`
+# tests cost far less than the patterns, which start with \b and so are tried at every
+# position.  A necessary condition only: the pattern still decides (tests/test_therapy_gates.py).
+_MODALITY_WORDS: dict[str, tuple[tuple[str, ...], ...]] = {
+    "CAR-NK": (("car", "nk"), ("chimeric",)),
+    "CAR-T": (("car",), ("chimeric",), ("cabtagene",)),
+    "TCR-T": (("tcr",), ("receptor",)),
+    "TIL": (("til",), ("infiltrating",), ("lifileucel",)),
+    "NK": (("nk",), ("natural",)),
+}
+assert set(_MODALITY_WORDS) == {name for name, _ in _MODALITY_RES}
+
+
+def _may_name(text: str, groups: tuple[tuple[str, ...], ...]) -> bool:
+    return any(all(w in text for w in group) for group in groups)
+
+
 def _modality(text: str, *, context: bool = False) -> str:
     """Modality named in `text`; in page context (not an intervention) an NK mention must read
     as a product ("NK cell therapy"), not as biology ("NK cell subtypes were observed")."""
     for name, rx in _MODALITY_RES:
-        if rx.search(text):
+        if _may_name(text, _MODALITY_WORDS[name]) and rx.search(text):
             if name == "NK" and context and not _NK_PRODUCT_RE.search(text):
                 continue
             return name
