@@ -1,10 +1,11 @@
-"""The therapy profiler's substring gates give what the plain regexes give.
+"""The therapy profiler's modality shortcuts give what the plain regexes give.
 
-`pipeline.therapy._MODALITY_WORDS` claims that every match of a modality pattern contains one
-group of its words; `_modality` skips a pattern whose words are absent.  Checked here on the
-texts of every committed fixture page, the sample, the bench corpus's generated pages and
-hand-written cases, against the
-unshortened loop over the patterns.
+`pipeline.therapy._MODALITY_BRANCHES` claims, per branch of a modality pattern, that every
+match contains the branch's words and that, if it matches at all, a match starts at most
+`back` characters before an occurrence of its start word; `_modality` tests the words with
+`in` and matches only there.  Checked here on the texts of every committed fixture page, the
+sample, the bench corpus's generated pages and hand-written cases, against the unshortened
+loop over the patterns.
 """
 
 from __future__ import annotations
@@ -29,6 +30,9 @@ HAND_WRITTEN = [
     "t-cell receptor t", "tils", "tumour infiltrating lymphocytes", "lifileucel", "nk cells",
     "natural killer cell infusion", "nk-92", "the nk cell subtypes were observed", "care", "carcinoma",
     "until", "think", "link", "receptor", "natural history", "", "cyclophosphamide", "fludarabine",
+    "ccar-t", "xcar-t", "scar tissue", "ucart", "ucart19 cells", "car\nt cells", "oscar t", "abcabtagene",
+    "cabtagene", "x cabtagene", "tisa cabtagene", "tcrt", "atcr-t", "tiltil", "stil", "til-based", "nk92",
+    "dnk", "nk car", "ank car", "nk-car-t",
 ]
 
 
@@ -57,11 +61,30 @@ def texts() -> list[str]:
     return out
 
 
-def test_modality_words_are_in_every_match(texts):
+def test_branches_are_the_patterns():
+    for (name, rx), (bname, branches) in zip(therapy._MODALITY_RES, therapy._MODALITY_BRANCHES):
+        assert name == bname and rx.pattern == "|".join(b[3].pattern for b in branches)
+
+
+def test_branch_words_are_in_every_match(texts):
     for text in texts:
-        for name, rx in therapy._MODALITY_RES:
-            for m in rx.finditer(text):
-                assert therapy._may_name(m.group(), therapy._MODALITY_WORDS[name]), (name, m.group())
+        for _, branches in therapy._MODALITY_BRANCHES:
+            for words, _, _, rx in branches:
+                for m in rx.finditer(text):
+                    assert all(w in m.group() for w in words), (rx.pattern, m.group())
+
+
+def test_found_equals_search(texts):
+    """The start-word claim: matching only near occurrences of `start` finds a match exactly
+    when searching the whole text does."""
+def test_found_equals_search(texts):
+    hits = 0
+    for text in texts:
+        for (_, rx), (_, branches) in zip(therapy._MODALITY_RES, therapy._MODALITY_BRANCHES):
+            found = any(therapy._found(text, b) for b in branches)
+            assert found == (rx.search(text) is not None), (rx.pattern, text[:200])
+            hits += found
+    assert hits > 20
 
 
 def test_gated_modality_equals_plain(texts):
