@@ -46,28 +46,80 @@ class TherapyProfile:
 
 
 # ---------------------------------------------------------------- modality
-_MODALITY_RES: tuple[tuple[str, re.Pattern[str]], ...] = (
-    ("CAR-NK", re.compile(
-        r"\bc?car[\s-]*(?:engineered\s+|modified\s+|transduced\s+|expressing\s+)?nk\b|\bnk[\s-]*car\b|"
-        r"\bc?car[\s-]*nk-?92|chimeric\s+antigen\s+receptor[\s\S]{0,40}?(?:natural\s+killer|\bnk\b)")),
-    ("CAR-T", re.compile(
-        r"\bc?car[\s-]*t\b|\bc?car[\s-]*(?:engineered\s+|modified\s+|transduced\s+)?t[\s-]*cells?|\bu?cart\d*\b|"
-        r"chimeric\s+antigen\s+receptor[\s\S]{0,40}?\bt[\s-]*(?:cell|lymphocyte)|\w+cabtagene\b")),
-    ("TCR-T", re.compile(r"\btcr[\s-]*t\b|\btcr[\s-]*(?:engineered|modified|transduced|redirected)|"
-                         r"t[\s-]*cell\s+receptor[\s-]*(?:engineered|modified|transduced|t\b)")),
-    ("TIL", re.compile(r"\btils?\b|tumou?r[\s-]*infiltrating\s+lymphocytes?|lifileucel")),
-    ("NK", re.compile(r"\bnk\b|natural\s+killer")),
+# Each modality's pattern as its branches, each with what a match needs: `words`, substrings
+# every match contains, and `start`/`back`: if the branch matches anywhere, it matches
+# starting at most `back` characters before an occurrence of `start` ("ccar", "car";
+# "axicabtagene" also from the "i" before "cabtagene").  None: the branch starts with its own
+# literal, which re finds quickly.
+# A pattern that starts with \b is tried at every position of the text, and `\w+cabtagene`
+# backtracks through every word: over a trial's summary and description (which are read
+# when it lists no intervention) that cost more than the rest of the profile.  Testing the
+# words with `in` and matching only where a start word occurs finds a match exactly when
+# the whole pattern does (tests/test_therapy_gates.py); `_MODALITY_RES` keeps the patterns.
+_Branch = tuple[tuple[str, ...], str | None, int, re.Pattern[str]]
+
+
+def _branch(words: tuple[str, ...], start: str | None, back: int, pattern: str) -> _Branch:
+    return words, start, back, re.compile(pattern)
+
+
+_MODALITY_BRANCHES: tuple[tuple[str, tuple[_Branch, ...]], ...] = (
+    ("CAR-NK", (
+        _branch(("car", "nk"), "car", 1, r"\bc?car[\s-]*(?:engineered\s+|modified\s+|transduced\s+|expressing\s+)?nk\b"),
+        _branch(("car", "nk"), "nk", 0, r"\bnk[\s-]*car\b"),
+        _branch(("car", "nk"), "car", 1, r"\bc?car[\s-]*nk-?92"),
+        _branch(("chimeric",), None, 0, r"chimeric\s+antigen\s+receptor[\s\S]{0,40}?(?:natural\s+killer|\bnk\b)"),
+    )),
+    ("CAR-T", (
+        _branch(("car",), "car", 1, r"\bc?car[\s-]*t\b"),
+        _branch(("car",), "car", 1, r"\bc?car[\s-]*(?:engineered\s+|modified\s+|transduced\s+)?t[\s-]*cells?"),
+        _branch(("cart",), "cart", 1, r"\bu?cart\d*\b"),
+        _branch(("chimeric",), None, 0, r"chimeric\s+antigen\s+receptor[\s\S]{0,40}?\bt[\s-]*(?:cell|lymphocyte)"),
+        _branch(("cabtagene",), "cabtagene", 1, r"\w+cabtagene\b"),
+    )),
+    ("TCR-T", (
+        _branch(("tcr",), "tcr", 0, r"\btcr[\s-]*t\b"),
+        _branch(("tcr",), "tcr", 0, r"\btcr[\s-]*(?:engineered|modified|transduced|redirected)"),
+        _branch(("receptor",), None, 0, r"t[\s-]*cell\s+receptor[\s-]*(?:engineered|modified|transduced|t\b)"),
+    )),
+    ("TIL", (
+        _branch(("til",), "til", 0, r"\btils?\b"),
+        _branch(("infiltrating",), None, 0, r"tumou?r[\s-]*infiltrating\s+lymphocytes?"),
+        _branch(("lifileucel",), None, 0, r"lifileucel"),
+    )),
+    ("NK", (
+        _branch(("nk",), "nk", 0, r"\bnk\b"),
+        _branch(("natural",), None, 0, r"natural\s+killer"),
+    )),
 )
+_MODALITY_RES: tuple[tuple[str, re.Pattern[str]], ...] = tuple(
+    (name, re.compile("|".join(b[3].pattern for b in branches))) for name, branches in _MODALITY_BRANCHES)
 # Words that make an NK mention a product rather than, say, "NK cell subtypes were observed".
 _NK_PRODUCT_RE = re.compile(r"\bnk(?:\s+cells?)?\s+(?:therapy|infusion|injection|product)|natural\s+killer[\s\S]{0,30}?"
                             r"(?:therapy|infusion|injection|cells?\b)|\bnk-?92\b")
 
 
+def _found(text: str, branch: _Branch) -> bool:
+    """Whether `branch`'s pattern matches somewhere in `text` (see _MODALITY_BRANCHES)."""
+    words, start, back, rx = branch
+    if not all(w in text for w in words):
+        return False
+    if start is None:
+        return rx.search(text) is not None
+    i = text.find(start)
+    while i >= 0:
+        for pos in range(max(0, i - back), i + 1):
+            if rx.match(text, pos) is not None:  # (match at pos still sees the text before it, for \b)
+                return True
+        i = text.find(start, i + 1)
+    return False
+
+
 def _modality(text: str, *, context: bool = False) -> str:
     """Modality named in `text`; in page context (not an intervention) an NK mention must read
     as a product ("NK cell therapy"), not as biology ("NK cell subtypes were observed")."""
-    for name, rx in _MODALITY_RES:
-        if rx.search(text):
+    for name, branches in _MODALITY_BRANCHES:
+        if any(_found(text, b) for b in branches):
             if name == "NK" and context and not _NK_PRODUCT_RE.search(text):
                 continue
             return name

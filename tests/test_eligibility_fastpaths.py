@@ -125,3 +125,15 @@ def test_gate_plans_are_a_function_of_the_bits():
     assert first[4][0] & _gate.WASHOUTS and first[5][0] & _gate.ANTIGENS and first[6][0] & _gate.AGE
     assert first[7][0] & _gate.WASHOUTS  # "in the last": the text check ran
     assert first[8][0] == 0  # "refers to ... points each": a definition
+
+
+def test_gate_maps_characters_only_when_some_occur():
+    """A non-ASCII item skips the character map when it holds none of its characters; an
+    item that does still gets them mapped (the words then read as NormText's would)."""
+    mapped = ["ANC ≥ 1.5 × 10^9/L", "Creatinine ≤ 1.5 mg/dL – or CrCl ≥ 60", "Hb ≥ 9 g/dL (µmol)"]
+    plain = ["ANC ≥ 1.5 x 10^9/L", "Creatinine ≤ 1.5 mg/dL - or CrCl ≥ 60", "Hb ≥ 9 g/dL (umol)"]
+    for a, b in zip(mapped, plain):
+        assert _gate.scan(a) == _gate.scan(b)
+    for text in ["Âge ≥ 18 ans", "ECOG ≤ 2", "Chemotherapy ≤ 4 weeks before"]:
+        assert not any(ch in text.lower() for ch in _gate._CHAR_MAP)
+        assert text.lower().translate(_gate._TRANS) == text.lower()

@@ -54,7 +54,7 @@ class DecodedPage:
 def decode_page(content: bytes, declared_charset: str | None = None) -> DecodedPage:
     if not content:
         raise UndecodablePage("empty page: 0 bytes")
-    if not content.strip():
+    if content.isspace():  # (= not content.strip() for non-empty bytes, without copying the page)
         raise UndecodablePage("empty page: whitespace only")
     for magic, what in _BINARY_MAGIC:
         if content.startswith(magic):

@@ -233,7 +233,8 @@ def scan(text: str) -> tuple[int, bool, int]:
         low = None
     else:
         low = text.lower()
-        low = low.translate(_TRANS)
+        if any(ch in low for ch in _CHAR_MAP):  # (translate looks every character up in a dict)
+            low = low.translate(_TRANS)
         raw = low.encode()
         words = raw.translate(_SEPARATORS).split()
     try:  # after warm-up every word is cached: one C-level pass, no Python loop

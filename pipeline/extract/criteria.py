@@ -30,6 +30,7 @@ _HEADER = re.compile(
     r"^(?:key |main |major |general |specific )?(inclusion|exclusion)(?: criteria)?$"
 )
 _STRAY_LEAD = re.compile(r"^[.,;:]+(?=[A-Za-z])")  # ".History of ..." left by a lost marker
+_STRAY_FIRST = frozenset(".,;:")
 _CHROME = frozenset({"loading", "show more", "show less", "read more", "see more", "view more"})
 
 
@@ -42,15 +43,21 @@ class _Raw:
     value: int | None
 
 
+def _no_marker(text: str) -> bool:
+    """True when `_MARKER` cannot match `text`.  Most items start with a word, and a marker
+    that starts with a letter ("a.", "iv)") ends in "." or ")" within its first 9 characters."""
+    return text[:1].isalpha() and "." not in text[:9] and ")" not in text[:9]
+
+
 def strip_marker(text: str) -> tuple[str, str | None, int | None]:
     """Remove leading list markers; return (text, style of the innermost, its value)."""
     style: str | None = None
     value: int | None = None
-    # Most items start with a word.  A marker that starts with a letter ("a.", "iv)") ends
-    # in "." or ")" within its first 9 characters, so without either there is none.
-    if text[:1].isalpha() and "." not in text[:9] and ")" not in text[:9]:
+    if _no_marker(text):
         return text.strip(), None, None
     for _ in range(3):  # "• 1. Blood creatinine" carries two markers
+        if style is not None and _no_marker(text):
+            break  # (the usual "• Word ...": no second marker, no second regex match)
         m = _MARKER.match(text)
         if not m or m.end() == 0 or (m.group("roman") == "" and not (m["bullet"] or m["num"] or m["alpha"])):
             break
@@ -104,7 +111,7 @@ def _raw_items(lines: list[Line]) -> list[_Raw]:
             items[-1].text = f"{items[-1].text} {text}"  # a list item continued over several lines
             continue
         last_item_id = line.item
-        items.append(_Raw(text=text, level=line.depth, in_list=bool(line.item), style=None, value=None))
+        items.append(_Raw(text, line.depth, bool(line.item), None, None))  # (positional: ~60 per page)
     return items
 
 
@@ -121,7 +128,9 @@ def parse_criteria(lines: list[Line], default_type: CriterionType = "inclusion")
             ctype = switched
             stack.clear()
             continue
-        text = repair_powers_of_ten(normalize_space(_STRAY_LEAD.sub("", text)))
+        if text[:1] in _STRAY_FIRST:  # (every _STRAY_LEAD match starts with one: most items skip it)
+            text = _STRAY_LEAD.sub("", text)
+        text = repair_powers_of_ten(normalize_space(text))
         if not text or text in {".", ":", ";"}:
             continue
         parent = _place(stack, raw, style, value)
