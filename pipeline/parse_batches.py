@@ -30,6 +30,7 @@ from dataclasses import dataclass
 from pathlib import Path
 from urllib.parse import unquote, urlparse
 
+import numpy as np
 import pyarrow as pa
 import pyarrow.parquet as pq
 
@@ -171,11 +172,22 @@ class StagedJson(Mapping[str, str]):
     def __getitem__(self, page_id: str) -> str:
         return self._column[self._rows[page_id]].as_py()
 
-    def take(self, page_ids: Sequence[str]) -> pa.Array:
-        """The JSON of `page_ids` (all staged), as one Arrow array: no Python strings."""
-        rows = pa.array([self._rows[pid] for pid in page_ids], type=pa.int64())
-        taken = self._column.take(rows)
-        return taken.combine_chunks() if isinstance(taken, pa.ChunkedArray) else taken
+    def __contains__(self, page_id: object) -> bool:
+        return page_id in self._rows  # (Mapping's default would decode the JSON to answer)
+
+    def take(self, page_ids: Sequence[str]) -> pa.Array | pa.ChunkedArray:
+        """The JSON of `page_ids` (all staged), as Arrow: no Python strings, and no copy when
+        they are the staged rows in staged order (a rebuild's usual batch) -- the records
+        are ~25 KB each, so copying a batch's (`take`) cost the loader ~0.1 ms a page."""
+        rows = np.fromiter((self._rows[pid] for pid in page_ids), dtype=np.int64, count=len(page_ids))
+        size = len(self._column)
+        if len(rows) == size and bool((rows == np.arange(size)).all()):
+            return self._column
+        if bool((np.diff(rows) > 0).all()):  # ascending: a mask keeps the order
+            mask = np.zeros(size, dtype=bool)
+            mask[rows] = True
+            return self._column.filter(pa.array(mask))
+        return self._column.take(pa.array(rows))
 
     def __iter__(self) -> Iterator[str]:
         return iter(self._rows)

@@ -157,3 +157,17 @@ def test_a_rebuild_holds_duckdb_to_its_memory_cap_and_restores_the_setting(stage
     assert result.trials > 0
     assert during and set(during) == {"476.8 MiB"}  # 500 MB as DuckDB prints it
     assert conn.execute(setting).fetchall() == before
+
+
+def test_staged_json_take_gives_the_asked_rows_in_the_asked_order():
+    from pipeline.parse_batches import StagedJson
+
+    texts = ['{"a":1}', None, '{"a":3}', '{"a":4}', None, '{"a":6}']
+    column = pa.chunked_array([pa.array(texts[:3]), pa.array(texts[3:])])
+    table = pa.table({"page_id": [f"p{i}" for i in range(6)], "record": column})
+    staged = StagedJson.of(table)
+    assert "p0" in staged and "p1" not in staged and len(staged) == 4  # null records are not staged
+    for ids in (["p0", "p2", "p3", "p5"], ["p2", "p5"], ["p5", "p0", "p3"], []):
+        assert staged.take(ids).to_pylist() == [staged[i] for i in ids]
+    every = pa.table({"page_id": ["a", "b"], "record": pa.chunked_array([['{"x":1}'], ['{"x":2}']])})
+    assert StagedJson.of(every).take(["a", "b"]).to_pylist() == ['{"x":1}', '{"x":2}']
