@@ -190,7 +190,14 @@ def _walk(root: etree._Element, hidden: set[etree._Element]) -> list[Line]:
             elif tag in cell_tags:
                 cells -= 1
 
-    visit(root)
+    try:
+        visit(root)
+    finally:
+        # `visit` calls itself through its closure, a reference cycle that kept the page's
+        # lines and its whole lxml tree alive until the cyclic GC ran (~270 objects a page
+        # for it to trace, and the tree's C memory in the meantime); emptying the name
+        # breaks the cycle, so all of it is freed when the caller lets go.
+        del visit
     if buf:
         flush()
     return lines
