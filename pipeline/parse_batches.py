@@ -19,8 +19,8 @@ maps the same functions over shards.
 from __future__ import annotations
 
 import atexit
-import gc
 import datetime as dt
+import gc
 import multiprocessing as mp
 import os
 import resource

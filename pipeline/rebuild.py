@@ -188,10 +188,36 @@ def rebuild(
 ) -> RebuildResult:
     """Parse `refs` on `workers` processes and load them into the warehouse on `conn`
     (DuckDB held to `duckdb_memory` meanwhile; None leaves its setting alone)."""
-    with memory_limit(conn, duckdb_memory):
-        return _rebuild(refs, conn, raw_root, workers=workers, shard_pages=shard_pages,
-                        load_pages=load_pages, staging=staging, warehouse_label=warehouse_label,
-                        keep_summaries=keep_summaries)
+    times = StageTimes()
+    started = time.perf_counter()
+    cpu_started = time.process_time()
+    own_staging = staging is None
+    folder = Path(tempfile.mkdtemp(prefix="trials-staging-")) if staging is None else Path(staging)
+    folder.mkdir(parents=True, exist_ok=True)
+    loader = StagedLoader(conn, load_pages=load_pages, warehouse_label=warehouse_label,
+                          keep_summaries=keep_summaries, times=times)
+    worker_peak = 0
+    try:
+        with memory_limit(conn, duckdb_memory):
+            batches = stage(refs, os.fspath(raw_root) if raw_root is not None else None, folder,
+                            workers=workers, shard_pages=shard_pages)
+            while True:
+                t0 = time.perf_counter()
+                staged = next(batches, None)
+                times.parse_wait_s += time.perf_counter() - t0
+                if staged is None:
+                    break
+                times.parse_cpu_s += staged.cpu_s
+                worker_peak = max(worker_peak, staged.peak_rss) if workers > 1 else 0
+                loader.add_staged(staged.path)
+                Path(staged.path).unlink(missing_ok=True)  # its pages are loaded or pending
+            loader.finish()
+    finally:
+        if own_staging:
+            shutil.rmtree(folder, ignore_errors=True)
+    times.total_s = time.perf_counter() - started
+    times.loader_cpu_s = time.process_time() - cpu_started
+    return _result(loader, len(refs), worker_peak)
 
 
 @contextmanager
@@ -217,65 +243,22 @@ def memory_limit(conn: duckdb.DuckDBPyConnection, limit: str | None) -> Iterator
             conn.execute("SET memory_limit = ?", [old])
 
 
-def _rebuild(
-    refs: Sequence[PageRef], conn: duckdb.DuckDBPyConnection, raw_root: str | os.PathLike[str] | None, *,
-    workers: int, shard_pages: int, load_pages: int, staging: str | os.PathLike[str] | None,
-    warehouse_label: str | os.PathLike[str], keep_summaries: bool,
-) -> RebuildResult:
-    times = StageTimes()
-    started = time.perf_counter()
-    cpu_started = time.process_time()
-    own_staging = staging is None
-    folder = Path(tempfile.mkdtemp(prefix="trials-staging-")) if staging is None else Path(staging)
-    folder.mkdir(parents=True, exist_ok=True)
-    loader = StagedLoader(conn, load_pages=load_pages, warehouse_label=warehouse_label,
-                          keep_summaries=keep_summaries, times=times)
-    worker_peak = 0
-    try:
-        batches = stage(refs, os.fspath(raw_root) if raw_root is not None else None, folder,
-                        workers=workers, shard_pages=shard_pages)
-        while True:
-            t0 = time.perf_counter()
-            staged = next(batches, None)
-            times.parse_wait_s += time.perf_counter() - t0
-            if staged is None:
-                break
-            times.parse_cpu_s += staged.cpu_s
-            worker_peak = max(worker_peak, staged.peak_rss) if workers > 1 else 0
-            loader.add_staged(staged.path)
-            Path(staged.path).unlink(missing_ok=True)  # its pages are loaded or pending
-        loader.finish()
-    finally:
-        if own_staging:
-            shutil.rmtree(folder, ignore_errors=True)
-    times.total_s = time.perf_counter() - started
-    times.loader_cpu_s = time.process_time() - cpu_started
-    return _result(loader, len(refs), worker_peak)
-
-
 def load_staged(
     conn: duckdb.DuckDBPyConnection, paths: Sequence[str | os.PathLike[str]], *,
     load_pages: int = DEFAULT_LOAD_PAGES, warehouse_label: str | os.PathLike[str] = "",
     duckdb_memory: str | None = DEFAULT_DUCKDB_MEMORY,
 ) -> RebuildResult:
     """Load staged batches written elsewhere (Dagster steps, other machines), in order."""
-    with memory_limit(conn, duckdb_memory):
-        return _load_staged(conn, paths, load_pages=load_pages, warehouse_label=warehouse_label)
-
-
-def _load_staged(
-    conn: duckdb.DuckDBPyConnection, paths: Sequence[str | os.PathLike[str]], *,
-    load_pages: int, warehouse_label: str | os.PathLike[str],
-) -> RebuildResult:
     started = time.perf_counter()
     cpu_started = time.process_time()
     loader = StagedLoader(conn, load_pages=load_pages, warehouse_label=warehouse_label)
     pages = 0
-    for path in paths:
-        before = len(loader.pending) + loader.loaded + loader.skipped
-        loader.add_staged(path)
-        pages += len(loader.pending) + loader.loaded + loader.skipped - before
-    loader.finish()
+    with memory_limit(conn, duckdb_memory):
+        for path in paths:
+            before = len(loader.pending) + loader.loaded + loader.skipped
+            loader.add_staged(path)
+            pages += len(loader.pending) + loader.loaded + loader.skipped - before
+        loader.finish()
     loader.times.total_s = time.perf_counter() - started
     loader.times.loader_cpu_s = time.process_time() - cpu_started
     return _result(loader, pages, 0)

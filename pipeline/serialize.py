@@ -135,19 +135,15 @@ def _encoder(cls: type) -> Any:
 
 
 def _inline_check(hint: Any) -> str | None:
-    """An expression over `v` that is true when the value decodes as itself, for the simple
+    """A test of `v` (not None) that is true when the value decodes as itself, for the simple
     hints (text, integers, literals), or None."""
-    if typing.get_origin(hint) in (typing.Union, types.UnionType):
-        arms = [a for a in typing.get_args(hint) if a is not type(None)]
-        if len(arms) != 1:
-            return None
-        hint = arms[0]
+    hint = _optional_arm(hint)
     if hint is str:
-        return "v is None or type(v) is str"
+        return "type(v) is str"
     if hint is int:  # (type(v) is int: not a bool)
-        return "v is None or type(v) is int"
+        return "type(v) is int"
     if typing.get_origin(hint) is typing.Literal:
-        return f"v is None or v in {typing.get_args(hint)!r}"
+        return f"v in {typing.get_args(hint)!r}"
     return None
 
 
@@ -165,8 +161,7 @@ def _compiled_record(cls: type, fields: list[tuple[str, Any]], general: Any) -> 
         env[f"d{i}"] = dec
         check = _inline_check(hints[name])
         if check is not None:
-            args.append(f"{name}=v if ({check.replace('v is None', f'(v := value[{name!r}]) is None', 1)}) "
-                        f"else d{i}(v)")
+            args.append(f"{name}=v if (v := value[{name!r}]) is None or {check} else d{i}(v)")
         else:
             args.append(f"{name}=d{i}(value[{name!r}])")
     source = (
